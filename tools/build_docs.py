@@ -1,0 +1,454 @@
+#!/usr/bin/env python
+"""Build the documentation site into `_docs/` and `README.md` from `nbs/index.ipynb`.
+
+    python tools/build_docs.py            # build the site and README.md
+    python tools/build_docs.py --preview  # build, serve on localhost, rebuild on every notebook change
+
+With `quarto` on PATH this runs `nbdev-docs` and `nbdev-readme`, unchanged. Without it (the usual case here):
+
+1. nbdev's own processing step, the `_proc` stage of `nbdev-docs`: `refresh_quarto_yml`, `_build_modidx`,
+   `nbdev_sidebar` and `proc_nbs`, which applies the directives and renders `show_doc`.
+2. `smalldocs` on the same `_quarto.yml` in `_proc/`, written to `_docs/`. Pages get the names nbdev gives them
+   (its `output-file`, so `00_losses.ipynb` -> `losses.html`), as Quarto would.
+3. KaTeX (from npm, pinned and checked, cached outside the repo) is shipped inside the site, so maths renders
+   without a network; links nbdev writes to the hosted docs become relative, so the offline site is whole.
+4. `README.md` from the processed index notebook, in the shape `nbdev-readme` gives.
+
+Where this differs from what nbdev 3 + Quarto would give:
+- `show_doc` also gets the docments table (parameter, type, default, details), as nbdev 2 had, and its source link
+  gets the line number nbdev 3.3 leaves as `#LNone`;
+- a cell that mixes imports with other code has only its imports re-run (nbdev re-runs the whole cell and warns),
+  so pages keep the outputs the notebooks were saved with;
+- the build fails on a broken link, a missing page, or an asset that would need a network.
+The build executes no notebook: nbdev's processing re-runs only exported, import and show_doc cells.
+"""
+import argparse, base64, hashlib, html, inspect, json, os, posixpath, re, shutil, subprocess, sys, tarfile, tempfile, threading, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KATEX_VERSION = "0.16.11"  # the version smalldocs' layout asks for; pinned with the npm tarball's integrity below
+KATEX_INTEGRITY = "sha512-RQrI8rlHY92OLf3rho/Ts8i/XvjgguEjOkO1BEXcU3N8BqPpSzBNwV/G0Ukr+P/l3ivvJUE/Fa/CwbS6HesGNQ=="
+KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
+# The cosmo theme's web font, which Bootswatch imports from a font CDN: the Fontsource copy on npm, pinned the same way
+FONTS = {"Source Sans Pro": ("@fontsource/source-sans-pro", "5.3.0",
+                             "sha512-nd96qXI4stbyRPNEygS2cNhMkAc1kkW9+ORmIOK0oelPTyiitRPk/+9+HUuUYuEjwRRkK/+Gat2J9/NMJest/A==")}
+# Quarto-isms smalldocs reports but that change nothing on an HTML site
+BENIGN = ("unknown key format-links", "format commonmark is not built", "format.html.keep-md is ignored",
+          "output-file is not read by smalldocs")
+
+
+def say(msg): print(msg, flush=True)
+class DocsError(Exception): "A build problem to report in one line."
+
+
+# ---------------------------------------------------------------- nbdev's processing step
+
+def table_renderer():
+    "nbdev's show_doc renderer plus the docments table (nbdev 2's reference table) under the signature."
+    from nbdev.showdoc import BasicMarkdownRenderer
+    from fastcore.docments import DocmentTbl
+
+    class TableRenderer(BasicMarkdownRenderer):
+        def _repr_markdown_(self):
+            md = super()._repr_markdown_()
+            if "#LNone)" in md:  # nbdev looks the line up by the qualified name, which its table keys by the short one
+                try: md = md.replace("#LNone)", f"#L{inspect.getsourcelines(inspect.unwrap(self.sym))[1]})")
+                except (TypeError, OSError): md = md.replace("#LNone)", ")")
+            try: tbl = DocmentTbl(self.sym)._repr_markdown_()
+            except Exception: tbl = ''  # a symbol without a signature (a constant, a builtin): the signature block stays alone
+            return md + ('\n\n' + tbl if tbl else '')
+    return TableRenderer
+
+
+def imports_only(notes):
+    """nbdev's processing re-runs any cell with an import in it (and warns when the cell also does other work). For a cell
+    that mixes imports with other code, run only its imports: the page keeps the outputs the notebook was saved with,
+    and the build does not redo a notebook's computations or fail on names defined in cells it does not run."""
+    import ast
+    from nbdev import processors as P
+    orig = P.exec_show_docs.__call__
+    if getattr(orig, "_imports_only", False): return
+    imp, defs = (ast.Import, ast.ImportFrom), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+    def call(self, cell):
+        fm = getattr(self.nb, "frontmatter_", {}) or {}
+        if (not hasattr(self, "k") or not getattr(self.nb, "has_docs_", False) or cell.cell_type != "code" or not cell.source
+                or P.cell_lang(cell) != "python" or str(fm.get("skip_showdoc", "")).lower() == "true"
+                or cell.directives_.keys() & {"export", "exports", "exporti", "exec_doc"}
+                or str(cell.directives_.get("eval", "")).lower() == "false"):
+            return orig(self, cell)
+        trees = cell.parsed_()
+        if not trees or P._show_docs(trees) or not P._ast_contains(trees, imp) or all(isinstance(t, imp + defs) for t in trees):
+            return orig(self, cell)
+        code = "\n".join(ast.unparse(t) for t in trees if isinstance(t, imp))
+        if code: self.k.run(code)
+        if self.k.exc:
+            raise Exception(f"Error in notebook: {fm.get('title', '')} in cell {cell.idx_} (its imports):\n{code}\n{type(self.k.exc).__name__}: {self.k.exc}")
+        notes.append(f"{fm.get('title', '?')!r} cell {cell.idx_} mixes imports with other code: only its imports ran (nbdev-docs would re-run it all)")
+    call._imports_only = True
+    P.exec_show_docs.__call__ = call
+
+
+def proc(force=False):
+    "Run the `_proc` stage of `nbdev-docs` (no Quarto needed): returns the `_proc` folder and nbdev's config."
+    import nbdev.doclinks, nbdev.showdoc
+    from nbdev.config import get_config
+    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar, _chk_nbdev_yml
+    from nbdev.serve import proc_nbs
+    cfg = get_config()
+    os.chdir(cfg.config_path)  # as `_pre_docs`: nbdev reads its config from the cwd downstream
+    refresh_quarto_yml()
+    _chk_nbdev_yml(cfg.nbs_path)
+    nbdev.doclinks._build_modidx()
+    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    # In this process (n_workers=0), so that the processing, which re-runs show_doc, uses the patches above.
+    nbdev.showdoc.BasicMarkdownRenderer = table_renderer()
+    notes = []
+    imports_only(notes)
+    # nbdev re-processes a notebook only when it is newer than its `_proc` copy; a change to this script changes every page
+    cache = cfg.config_path / "_proc"
+    force = force or (cache.exists() and cache.stat().st_mtime < Path(__file__).stat().st_mtime)
+    try: cache = proc_nbs(cfg.nbs_path, n_workers=0, force=force)
+    except Exception as e:
+        hint = ("\nnbdev's processing step re-runs exported cells, imports and show_doc cells (nbdev-docs does the same): "
+                "the cells it needs must run on their own, in order") if "Error in" in str(e) else ""
+        raise DocsError(f"nbdev's processing step failed: {type(e).__name__}: {e}{hint}") from e
+    for n in notes: say(f"  note: {n}")
+    return Path(cache), cfg
+
+
+def doc_pages(cache):
+    "The pages nbdev made, from the processed notebooks' front matter: {source relative to _proc: output file}."
+    pages = {}
+    for nb in sorted(cache.rglob("*.ipynb")):
+        rel = nb.relative_to(cache)
+        if any(p.startswith(("_", ".")) for p in rel.parts): continue
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        front = front_matter(cells)
+        out = front.get("output-file") or rel.with_suffix(".html").name
+        pages[rel.as_posix()] = (rel.parent / out).as_posix()
+    return pages
+
+
+def front_matter(cells):
+    "The YAML front matter of a processed notebook (nbdev puts it in a first raw cell)."
+    import yaml
+    if cells and cells[0]["cell_type"] == "raw":
+        src = "".join(cells[0]["source"]).strip()
+        if src.startswith("---"): return yaml.safe_load(src.strip("-\n")) or {}
+    return {}
+
+
+# ---------------------------------------------------------------- KaTeX and the theme's font, shipped with the site
+
+def cache_dir():
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "minibatch-docs"
+
+
+def npm_package(name, version, integrity):
+    "An npm package's files, fetched once with `npm pack`, checked against the pinned integrity, cached outside the repo."
+    dest = cache_dir() / f"{name.replace('/', '+')}-{version}"
+    if (dest / "package.json").is_file(): return dest
+    if not shutil.which("npm"): raise DocsError(f"npm is needed once to fetch {name}@{version} (apt-get install -y npm); {dest} is empty")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run(["npm", "pack", f"{name}@{version}", "--json"], cwd=tmp, capture_output=True, text=True)
+        try: tgz = Path(tmp) / json.loads(r.stdout)[0]["filename"]
+        except (ValueError, LookupError): tgz = None
+        if r.returncode or tgz is None or not tgz.is_file():
+            raise DocsError(f"npm pack {name}@{version} failed: {(r.stderr or r.stdout).strip()[-500:]}")
+        got = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+        if got != integrity: raise DocsError(f"{tgz.name}: integrity mismatch: expected {integrity}, got {got}")
+        with tarfile.open(tgz) as tf: tf.extractall(Path(tmp) / "x", filter="data")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.move(Path(tmp) / "x" / "package", dest)  # package.json last in place: a half-copied cache is refetched
+    return dest
+
+
+def ship_katex(out):
+    "Copy the KaTeX files the pages use (scripts, CSS, fonts, licence) into `site_libs/katex`."
+    pkg, dst = npm_package("katex", KATEX_VERSION, KATEX_INTEGRITY), out / "site_libs" / "katex"
+    shutil.rmtree(dst, ignore_errors=True)
+    for f in (*KATEX_FILES, "fonts"):
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (pkg / "dist" / f).is_dir() else shutil.copy2)(pkg / "dist" / f, dst / f)
+    shutil.copy2(pkg / "LICENSE", dst / "LICENSE")
+
+
+_re_gfont = re.compile(r"@import url\((['\"]?)https?://fonts\.googleapis\.com/css2?\?family=([^:&)'\"]+)(?::[a-z,]*@([\d;,.]+))?[^)]*\1\);?")
+
+def ship_fonts(out):
+    "Bootswatch themes import their web font from a font CDN: serve it from the site instead (the npm Fontsource copy)."
+    notes = []
+    for css in (out / "site_libs" / "themes").rglob("*.css"):
+        text = css.read_text(encoding="utf-8")
+        def local(m):
+            family, weights = m.group(2).replace("+", " "), (m.group(3) or "400").replace(",", ";").split(";")
+            if family not in FONTS:
+                notes.append(f"{css.name}: web font {family!r} dropped (no offline copy), the theme's fallback fonts are used")
+                return ""
+            name, version, integrity = FONTS[family]
+            pkg, dst = npm_package(name, version, integrity), out / "site_libs" / "fonts" / name.rsplit("/", 1)[-1]
+            imports = []
+            for w in weights:
+                w = w.split(".")[0]
+                if not (pkg / f"{w}.css").is_file(): continue
+                rules = (pkg / f"{w}.css").read_text(encoding="utf-8")
+                for f in set(re.findall(r"\./files/([\w.-]+)", rules)):
+                    (dst / "files").mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(pkg / "files" / f, dst / "files" / f)
+                (dst / f"{w}.css").write_text(rules, encoding="utf-8")
+                imports.append(f'@import url("{posixpath.relpath((dst / f"{w}.css").as_posix(), css.parent.as_posix())}");')
+            shutil.copy2(pkg / "LICENSE", dst / "LICENSE")
+            return "".join(imports)
+        new = _re_gfont.sub(local, text)
+        if new != text: css.write_text(new, encoding="utf-8")
+    return notes
+
+
+# ---------------------------------------------------------------- smalldocs, with nbdev's page names
+
+def nbdev_site_class(out_dir, doc_url):
+    "A smalldocs `Site` that writes nbdev's page names and a site that needs no network."
+    from smalldocs import layout
+    from smalldocs.site import Site
+
+    class NbdevSite(Site):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.out = Path(out_dir)  # `_docs/` in the repo, where nbdev-docs moves the site
+
+        def read(self, src):
+            "Honour `output-file` (as Quarto does): nbdev names `00_losses.ipynb`'s page `losses.html`."
+            page = super().read(src)
+            of = page.front.get("output-file")
+            if of: page.out = src.parent / str(of)
+            return page
+
+        def find_page(self, target):
+            "Find a page by its source or by the output name nbdev gave it."
+            found = super().find_page(target)
+            if found is None and target.suffix == ".html":
+                found = next((p for p in self.pages.values() if p.out == target), None)
+            return found
+
+        def build(self):
+            n = super().build()
+            localise(self.out, layout.KATEX, doc_url)
+            ship_katex(self.out)
+            self.warnings += ship_fonts(self.out)
+            self.warnings = [w for w in self.warnings if not any(b in w for b in BENIGN)]
+            return n
+    return NbdevSite
+
+
+_re_attr = re.compile(r'\b(href|src)="([^"]*)"')
+
+def localise(out, katex_cdn, doc_url):
+    "Point KaTeX at the shipped copy, and links to the hosted docs at the pages beside them."
+    for page in out.rglob("*.html"):
+        offset = posixpath.relpath(".", page.parent.relative_to(out).as_posix())
+        offset = "" if offset == "." else offset + "/"
+        def fix(m):
+            attr, url = m.groups()
+            if url.startswith(katex_cdn + "/"): url = f"{offset}site_libs/katex/{url[len(katex_cdn) + 1:]}"
+            elif doc_url and html.unescape(url).startswith(doc_url):
+                rest = html.unescape(url)[len(doc_url):]
+                if (out / rest.split("#")[0].split("?")[0]).is_file() or not rest.split("#")[0]:
+                    url = html.escape(offset + rest if rest.split("#")[0] else (offset or "./") + "index.html" + rest)
+            return f'{attr}="{url}"'
+        text = page.read_text(encoding="utf-8")
+        new = toc_math(_re_attr.sub(fix, text))
+        if new != text: page.write_text(new, encoding="utf-8")
+
+
+_re_head = re.compile(r'<h([1-6])\b[^>]*\bdata-anchor-id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_re_toc_link = re.compile(r'(<a href="#([^"]+)"[^>]*\bclass="nav-link"[^>]*>)(.*?)(</a>)', re.S)
+
+def toc_math(text):
+    "smalldocs writes a heading's maths into the table of contents as bare TeX: give the TOC the heading's maths spans, as Quarto does."
+    heads = {i: inner for _, i, inner in _re_head.findall(text) if 'class="math' in inner}
+    if not heads: return text
+    return _re_toc_link.sub(lambda m: m.group(1) + heads[m.group(2)] + m.group(4) if m.group(2) in heads else m.group(0), text)
+
+
+def needs_network(out):
+    "Scripts, stylesheets and images that a page would fetch from another host."
+    bad = []
+    pat = re.compile(r'<(script|link|img)\b[^>]*?\b(?:src|href)="(https?:)?//[^"]*"[^>]*>', re.I)
+    for page in sorted(out.rglob("*.html")):
+        for m in pat.finditer(page.read_text(encoding="utf-8")):
+            tag = m.group(0)
+            if m.group(1).lower() == "link" and not re.search(r'rel="(stylesheet|preload|modulepreload|icon)"', tag): continue
+            bad.append(f"{page.relative_to(out)}: {tag[:160]}")
+    for css in sorted(out.rglob("*.css")):
+        for m in re.finditer(r"url\(\s*['\"]?(?:https?:)?//[^)]*\)", css.read_text(encoding="utf-8", errors="replace")):
+            bad.append(f"{css.relative_to(out)}: {m.group(0)[:160]}")
+    return bad
+
+
+def smalldocs_build(cache, cfg):
+    "Render `_proc` with smalldocs into `_docs/`; fail on broken links, missing pages or a page that needs a network."
+    from smalldocs.config import load
+    Site = nbdev_site_class(cfg.doc_path, cfg.doc_url)
+    site = Site(load(cache), quiet=True)
+    n = site.build()
+    for w in site.warnings:
+        if ": broken link " not in w: say(f"  smalldocs warning: {w}")  # those are listed below, as problems
+    problems = [f"broken link in {src}: {href}" for src, href in site.broken]
+    missing = [f"{src} -> {out} was not written" for src, out in doc_pages(cache).items() if not (site.out / out).is_file()]
+    problems += missing + [f"needs a network: {b}" for b in needs_network(site.out)]
+    if problems: raise DocsError("the site has problems:\n  " + "\n  ".join(problems))
+    return n
+
+
+# ---------------------------------------------------------------- README.md from the processed index notebook
+
+def _cell_opts(src):
+    "Split a cell's leading `#| key: value` options from its code."
+    import yaml
+    lines, opts = src.splitlines(), {}
+    while lines and lines[0].startswith("#|"):
+        kv = yaml.safe_load(lines.pop(0)[2:].strip() or "{}")
+        if isinstance(kv, dict): opts.update(kv)
+    return opts, "\n".join(lines).strip("\n")
+
+
+_re_fence = re.compile(r"^\s*(```|~~~)")
+_re_link = re.compile(r"(\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
+
+def _doc_links(md, doc_url, nbdir):
+    "Relative links to pages become links to the hosted docs, as nbdev's readme filter does (not inside code blocks)."
+    from nbdev.readme_filter import doc_link
+    out, fenced = [], False
+    for line in md.splitlines():
+        if _re_fence.match(line): fenced = not fenced
+        out.append(line if fenced else _re_link.sub(lambda m: m.group(1) + doc_link(m.group(2), doc_url, nbdir) + m.group(3), line))
+    return "\n".join(out)
+
+
+def _indent(text): return "\n".join(("    " + l) if l.strip() else "" for l in text.rstrip("\n").splitlines())
+
+
+def readme_md(nb_path, cfg):
+    "The gfm README `nbdev-readme` would write: title, description, markdown, code and its text outputs."
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    cells, parts, files = nb["cells"], [], {}
+    fm = front_matter(cells)
+    if fm: cells = cells[1:]
+    if fm.get("title"): parts.append(f"# {fm['title']}")
+    if fm.get("description"): parts.append(f"> {fm['description']}")
+    nbdir = Path(cfg.readme_nb).parent.as_posix()
+    stem = Path(cfg.readme_nb).stem
+    for i, c in enumerate(cells):
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            if src.strip(): parts.append(_doc_links(src.strip("\n"), cfg.doc_url, nbdir))
+            continue
+        if c["cell_type"] != "code": continue
+        opts, code = _cell_opts(src)
+        if str(opts.get("include", True)).lower() == "false": continue
+        if code and str(opts.get("echo", True)).lower() != "false": parts.append(f"```python\n{code}\n```")
+        out_opt = str(opts.get("output", True)).lower()
+        if out_opt == "false": continue
+        for j, o in enumerate(c.get("outputs", [])):
+            if o["output_type"] == "stream":
+                text = "".join(o["text"])
+                if text.strip(): parts.append(_indent(text))
+            elif o["output_type"] in ("execute_result", "display_data"):
+                d = o.get("data", {})
+                if "text/markdown" in d and (out_opt == "asis" or "image/png" not in d):
+                    parts.append(_doc_links("".join(d["text/markdown"]).strip("\n"), cfg.doc_url, nbdir))
+                elif "image/png" in d:
+                    name = f"{stem}_files/figure-commonmark/cell-{i}-output-{j}.png"
+                    files[name] = base64.b64decode("".join(d["image/png"]))
+                    parts.append(f"![]({name})")
+                elif "text/html" in d: parts.append("".join(d["text/html"]).strip("\n"))
+                elif "text/plain" in d: parts.append(_indent("".join(d["text/plain"])))
+    return "\n\n".join(p for p in parts if p.strip()) + "\n", files
+
+
+def write_readme(cache, cfg):
+    "Write README.md (and any pictures it shows) from the processed index notebook."
+    text, files = readme_md(cache / cfg.readme_nb, cfg)
+    for name, data in files.items():
+        p = cfg.config_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (cfg.config_path / "README.md").write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the commands
+
+def build_with_quarto():
+    "Quarto is here: nbdev's own commands, unchanged."
+    for cmd in (["nbdev-docs"], ["nbdev-readme"]):
+        say(f"$ {' '.join(cmd)}")
+        subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def build(force=False):
+    "The offline build: nbdev's processing, smalldocs, KaTeX, README. Returns (_proc, cfg, seconds)."
+    t0 = time.perf_counter()
+    cache, cfg = proc(force=force)
+    t1 = time.perf_counter()
+    say(f"nbdev processing step -> {cache.relative_to(ROOT)}/ ({t1 - t0:.1f}s)")
+    write_readme(cache, cfg)
+    say(f"README.md <- {cfg.nbs_path.name}/{cfg.readme_nb}")
+    n = smalldocs_build(cache, cfg)
+    t2 = time.perf_counter()
+    say(f"smalldocs: {n} page(s) -> {cfg.doc_path.relative_to(ROOT)}/ ({t2 - t1:.1f}s)")
+    for src, out in doc_pages(cache).items(): say(f"  {src:28} -> {out}")
+    return cache, cfg, t2 - t0
+
+
+def preview(cache, cfg, host, port, open_browser):
+    "nbdev-preview without Quarto: serve the site; a changed notebook is re-processed into `_proc`, and smalldocs rebuilds."
+    import smalldocs.site, smalldocs.serve
+    from nbdev.serve import _proc_file
+    import nbdev.serve_drv
+    # what smalldocs' rebuild() constructs; the preview build (with its reload script) goes beside _proc's pages, not to _docs/
+    smalldocs.site.Site = nbdev_site_class(cache / "_preview", cfg.doc_url)
+
+    def watch():
+        while True:
+            time.sleep(1)
+            for f in sorted(cfg.nbs_path.rglob("*")):
+                try:
+                    res = _proc_file(f, cache, cfg.nbs_path)
+                    if res: nbdev.serve_drv.main(res)
+                    if res and f.name == cfg.readme_nb: write_readme(cache, cfg)
+                except Exception as e: say(f"preview: {f.name}: {type(e).__name__}: {e}")
+    threading.Thread(target=watch, daemon=True).start()
+    return smalldocs.serve.preview(cache, host=host, port=port, open_browser=open_browser)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preview", action="store_true", help="after building, serve the site and rebuild on every change (nbdev-preview's offline equivalent)")
+    p.add_argument("--port", type=int, default=4200, help="preview port (default 4200)")
+    p.add_argument("--host", default="127.0.0.1", help="preview address (default 127.0.0.1)")
+    p.add_argument("--no-browser", action="store_true", help="preview without opening a browser")
+    p.add_argument("--force", action="store_true", help="re-process every notebook, not only those changed since the last build")
+    a = p.parse_args(argv)
+    os.chdir(ROOT)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    t0 = time.perf_counter()
+    try:
+        if shutil.which("quarto"):
+            if a.preview: return subprocess.run(["nbdev-preview", *(["--no-browser"] if a.no_browser else []), "--port", str(a.port), "--host", a.host], cwd=ROOT).returncode
+            build_with_quarto()
+        else:
+            cache, cfg, _ = build(force=a.force)
+            say(f"docs built in {time.perf_counter() - t0:.1f}s (notebooks are not executed; show_doc cells are re-rendered)")
+            if a.preview: return preview(cache, cfg, a.host, a.port, not a.no_browser)
+            return 0
+        say(f"docs built in {time.perf_counter() - t0:.1f}s")
+        return 0
+    except DocsError as e:
+        say(f"build_docs: {e}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,14 +31,23 @@ def _check_range(t, C, fn):
     if lo < 0 or hi >= C: raise ValueError(f"{fn}: expected targets in [0, C) = [0, {C}), got values in [{int(lo)}, {int(hi)}]")
 
 def _check_targets(x, t, fn, reduction='mean'):
-    "Check class indices `t` against (N, C) `x` and `reduction`; return `t` as int64 of shape (N, 1), ready for `gather`."
+    "Check class indices `t` against (N, C) `x` and `reduction`; return `t` as int64."
     if not isinstance(t, Tensor): raise ValueError(f"{fn}: expected targets as a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in _INT_DTYPES: raise ValueError(f"{fn}: expected integer class indices as targets, got dtype {t.dtype}")
     if t.ndim != 1 or t.shape[0] != x.shape[0]: raise ValueError(f"{fn}: expected targets of shape (N,) = ({x.shape[0]},), got shape {tuple(t.shape)}")
     if t.device != x.device: raise ValueError(f"{fn}: expected targets on {x.device} like the inputs, got {t.device}")
     if reduction not in _REDUCTIONS: raise ValueError(f"{fn}: expected reduction in {_REDUCTIONS}, got {reduction!r}")
     if not x.is_cpu: _check_range(t, x.shape[1], fn)  # a CUDA gather asserts on the device instead of raising
-    return (t if t.dtype is torch.int64 else t.long()).unsqueeze(1)
+    return t if t.dtype is torch.int64 else t.long()
+
+def _class_index(x, t, fn, reduction='mean', what='logits'):
+    "Validate (N, C) `x` and class indices `t` (N,); return `t` as int64. The common case costs a few attribute reads."
+    if (isinstance(x, Tensor) and isinstance(t, Tensor) and x.ndim == 2 and t.ndim == 1 and x.is_floating_point()
+            and t.dtype is torch.int64 and reduction in _REDUCTIONS and t.shape[0] == x.shape[0] and x.shape[1]
+            and x.is_cpu and t.is_cpu):
+        return t
+    _check_logits(x, fn, 2, what)  # the slow path names what is wrong, converts other integer dtypes, checks devices
+    return _check_targets(x, t, fn, reduction)
 
 # %% ../nbs/00_losses.ipynb #707481d4
 def log_softmax_naive(x:Tensor, # logits (..., C), floating point, at least 1 dim
@@ -79,8 +88,7 @@ def nll_range(log_probs:Tensor, # log-probabilities (N, C), floating point
               targets:Tensor,   # class indices (N,), integer dtype, each in [0, C)
              )->Tensor:         # scalar mean negative log-likelihood
     "Mean negative log-likelihood the seed's way, `-log_probs[range(N), targets].mean()`: slow (kept for teaching and benchmarks)."
-    _check_logits(log_probs, 'nll_range', 2, 'log_probs')
-    _check_targets(log_probs, targets, 'nll_range')
+    _class_index(log_probs, targets, 'nll_range', what='log_probs')
     _check_range(targets, log_probs.shape[1], 'nll_range')  # indexing would silently wrap a negative target
     return -log_probs[range(targets.shape[0]), targets].mean()
 
@@ -90,27 +98,39 @@ def nll(log_probs:Tensor,     # log-probabilities (N, C), floating point
         reduction:str='mean', # 'mean': average over the batch (nan if N == 0, like torch); 'sum'; 'none': per-row losses (N,)
        )->Tensor:             # the negative log-likelihood, reduced as asked
     "Negative log-likelihood of class `targets` under `log_probs`, by `gather`; equals `F.nll_loss`."
-    _check_logits(log_probs, 'nll', 2, 'log_probs')
-    t1 = _check_targets(log_probs, targets, 'nll', reduction)
-    try: picked = log_probs.gather(1, t1).squeeze(1)
+    t = _class_index(log_probs, targets, 'nll', reduction, 'log_probs')
+    try: picked = log_probs.gather(1, t.unsqueeze(1)).squeeze(1)
     except RuntimeError:  # gather bounds-checks on CPU: pay for a readable range check only when it failed
         _check_range(targets, log_probs.shape[1], 'nll')
         raise
     return -picked.mean() if reduction == 'mean' else -picked.sum() if reduction == 'sum' else -picked
 
-# %% ../nbs/00_losses.ipynb #584a6282
+# %% ../nbs/00_losses.ipynb #87c1efee
+_nll_forward = torch.ops.aten.nll_loss_forward.default  # -> (loss, number of targets used)
+_REDUCTION_ENUM = {'none': 0, 'mean': 1, 'sum': 2}
+
 class _CrossEntropy(torch.autograd.Function):
-    "Cross entropy of logits (N, C) against int64 class indices (N, 1), with the backward derived by hand: `(softmax - onehot) * scale`."
+    "Cross entropy of logits (N, C) against int64 class indices (N,), with the backward derived by hand: `(softmax - onehot) * scale`."
+    forward_path = 'auto'   # 'auto', or force 'log_softmax' (PyTorch's kernel) or 'shifted' (the max-shift forward)
     cpu_scalar_grad = True  # on CPU, read a scalar upstream gradient as a Python float (fewest ops); False: tensor ops, as on GPU
 
     @staticmethod
-    def forward(ctx, logits, t1, reduction):
+    def forward(ctx, logits, t, reduction):
+        ctx.reduction = reduction
+        N, C = logits.shape
+        path = _CrossEntropy.forward_path
+        if path == 'log_softmax' or path == 'auto' and N * C <= 2**20 and (N <= 256 or C >= 64):  # overhead-bound
+            lp = torch.log_softmax(logits, 1)
+            ctx.save_for_backward(lp, None, t)                       # softmax = exp(lp)
+            if reduction == 'none': return lp.gather(1, t.unsqueeze(1)).squeeze(1).neg_()
+            loss, used = _nll_forward(lp, t, None, _REDUCTION_ENUM[reduction], -100)
+            if used.item() != N: raise RuntimeError("a target equals nll_loss's ignore_index")
+            return loss
         z = logits - logits.amax(1, keepdim=True)  # shifted: each row's largest logit is 0
-        zt = z.gather(1, t1)                        # shifted logit of the true class; raises if a target is out of range
+        zt = z.gather(1, t.unsqueeze(1))            # shifted logit of the true class; raises if a target is out of range
         e = z.exp_()                                # in place: exp(z) in [0, 1], no second (N, C) buffer
         s = e.sum(1, keepdim=True)                  # in [1, C]: no overflow, never 0
-        ctx.save_for_backward(e, s, t1)             # softmax = e / s
-        ctx.reduction = reduction
+        ctx.save_for_backward(e, s, t)              # softmax = e / s
         loss = s.log().sub_(zt)                     # logsumexp(x) - x_y, both shifted by the same max
         return loss.mean() if reduction == 'mean' else loss.sum() if reduction == 'sum' else loss.squeeze(1)
 
@@ -118,13 +138,15 @@ class _CrossEntropy(torch.autograd.Function):
     def backward(ctx, g):
         if torch.is_grad_enabled():  # create_graph=True: these ops would build no graph, so say so instead of returning one
             raise RuntimeError("cross_entropy: the fused backward is first order only; use F.cross_entropy for create_graph=True")
-        e, s, t1 = ctx.saved_tensors
-        red = ctx.reduction
+        a, s, t = ctx.saved_tensors  # (log-probs, None) or (exp(z), row sums)
+        t1, red = t.unsqueeze(1), ctx.reduction
         if red != 'none' and g.is_cpu and _CrossEntropy.cpu_scalar_grad:  # fewest ops: matters on small batches
-            sc = g.item() / (e.shape[0] or 1) if red == 'mean' else g.item()
-            return torch.div(e, s.div(sc)).scatter_(1, t1, -sc, reduce='add'), None, None  # e / s * sc, minus sc at targets
-        g = g.unsqueeze(1) if red == 'none' else g / (e.shape[0] or 1) if red == 'mean' else g  # no host sync
-        return (e * (g / s)).scatter_add_(1, t1, g.neg().expand(t1.shape)), None, None
+            sc = g.item() / (a.shape[0] or 1) if red == 'mean' else g.item()
+            p = a.exp().mul_(sc) if s is None else a.div(s.div(sc))      # softmax * sc
+            return p.scatter_(1, t1, -sc, reduce='add'), None, None       # minus sc at the targets
+        g = g.unsqueeze(1) if red == 'none' else g / (a.shape[0] or 1) if red == 'mean' else g  # no host sync
+        p = a.exp().mul_(g) if s is None else a * (g / s)
+        return p.scatter_add_(1, t1, g.neg().expand(t1.shape)), None, None
 
 # %% ../nbs/00_losses.ipynb #696ef2fa
 def cross_entropy(logits:Tensor,        # unnormalised scores (N, C), floating point
@@ -132,9 +154,8 @@ def cross_entropy(logits:Tensor,        # unnormalised scores (N, C), floating p
                   reduction:str='mean', # 'mean' (nan if N == 0, like torch), 'sum', or 'none' for per-row losses (N,)
                  )->Tensor:             # the loss, reduced as asked
     "Cross entropy of `logits` against class `targets`, fused, with the hand-derived backward; equals `F.cross_entropy`."
-    _check_logits(logits, 'cross_entropy', 2)
-    t1 = _check_targets(logits, targets, 'cross_entropy', reduction)
-    try: return _CrossEntropy.apply(logits, t1, reduction)
-    except RuntimeError:  # gather bounds-checks on CPU: pay for a readable range check only when it failed
+    t = _class_index(logits, targets, 'cross_entropy', reduction)
+    try: return _CrossEntropy.apply(logits, t, reduction)
+    except (RuntimeError, IndexError):  # the kernels bounds-check on CPU: pay for a readable range check only on failure
         _check_range(targets, logits.shape[1], 'cross_entropy')
         raise

@@ -113,5 +113,6 @@ class SGD(Optimizer):
     "Plain stochastic gradient descent: `p -= lr * p.grad` for every parameter that has a gradient."
     @torch.no_grad()
     def step(self):
+        "Move every parameter that has a gradient by `-lr * grad`, in place."
         for p in self.params:
             if p.grad is not None: p.add_(p.grad, alpha=-self.lr)

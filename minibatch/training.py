@@ -325,7 +325,10 @@ def minibatch_train(
     print(f"MNIST: {len(X):,} training digits, {len(Xt):,} test digits (the valid columns); {dm.source}", flush=True)
     print(f"784-{nh}-10 MLP on {dev}: {epochs} epoch{'s'*(epochs != 1)}, bs {bs}, SGD with a one-cycle schedule peaking at lr {lr}, seed {seed}", flush=True)
     t0 = time.perf_counter()
-    model, hist = train_mlp(X, y, Xt, yt, epochs=epochs, lr=lr, bs=bs, nh=nh, seed=seed)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu": torch.set_num_threads(1)  # matmuls this small gain nothing from threads, and lose badly on a busy machine
+    try: model, hist = train_mlp(X, y, Xt, yt, epochs=epochs, lr=lr, bs=bs, nh=nh, seed=seed)
+    finally: torch.set_num_threads(threads)
     secs = time.perf_counter() - t0
     print(f"test accuracy: {hist.valid_acc[-1]:.4f}", flush=True)
     save_checkpoint(model, out/"model.pt")

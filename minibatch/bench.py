@@ -222,7 +222,7 @@ def alloc_profile(f, # function of no arguments
 def loss_memory(n:int=4096, # batch size
                 c:int=1000, # number of classes
                )->Table: # one row per loss variant
-    "Memory each loss variant keeps for backward and its peak over forward+backward, in MB"
+    "Memory each loss variant keeps for backward and its peak over forward+backward, in MiB"
     x, y = loss_inputs(n, c)
     rows, mb = [], 2**20
     for k, f in loss_variants().items():
@@ -230,10 +230,10 @@ def loss_memory(n:int=4096, # batch size
         kept = alloc_profile(lambda: out.append(f(x, y)))[1]
         out.clear(); x.grad = None
         peak = alloc_profile(partial(fwd_bwd, f, x, y))[0]
-        rows.append({"variant": k, "kept for backward (MB)": kept / mb, "peak fwd+bwd (MB)": peak / mb})
-    base = rows[0]["peak fwd+bwd (MB)"]
-    for r in rows: r["peak / F.cross_entropy"] = r["peak fwd+bwd (MB)"] / base
-    return Table(rows, title=f"CPU memory of one forward+backward on ({n}, {c}) float32 logits ({n*c*4/mb:.1f} MB)")
+        rows.append({"variant": k, "kept for backward (MiB)": kept / mb, "peak fwd+bwd (MiB)": peak / mb})
+    base = rows[0]["peak fwd+bwd (MiB)"]
+    for r in rows: r["peak / F.cross_entropy"] = r["peak fwd+bwd (MiB)"] / base
+    return Table(rows, title=f"CPU memory of one forward+backward on ({n}, {c}) float32 logits ({n*c*4/mb:.1f} MiB)")
 
 # %% ../nbs/05_benchmarks.ipynb #bb3e185d
 def _epoch(dl):

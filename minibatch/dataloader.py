@@ -152,7 +152,7 @@ class DataLoader:
         if self.fast:
             tensors = self.dataset.tensors
             for idx in self.batch_sampler:
-                if not isinstance(idx, Tensor): idx = np.asarray(idx)
+                if not isinstance(idx, Tensor): idx = np.asarray(idx) if len(idx) else np.zeros(0, dtype=np.int64)  # [] is float to numpy
                 yield tuple(_take(t, idx) for t in tensors)
         else:
             ds, collate_fn = self.dataset, self.collate_fn or collate

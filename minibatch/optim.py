@@ -8,7 +8,7 @@ Docs: https://minibatch-dev.github.io/minibatch/optim.html.md"""
 __all__ = ['Module', 'Sequential', 'Optimizer', 'SGD']
 
 # %% ../nbs/03_optim.ipynb #b7fa190a
-import math
+import math, numbers
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
@@ -98,9 +98,9 @@ class Optimizer:
             if not p.is_leaf: raise ValueError(f"expected leaf tensors as parameters, got a computed (non-leaf) tensor at position {i}")
         if len(set(map(id, self.params))) < len(self.params):
             raise ValueError("expected each parameter once, got duplicates: each copy would be stepped")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):  # numpy floats too
             raise ValueError(f"expected a learning rate that is a finite number > 0, got {lr!r}")
-        self.lr = lr
+        self.lr = float(lr)
 
     def zero_grad(self):
         "Drop every gradient (`set_to_none`, PyTorch's default) so the next `backward()` starts from zero."

@@ -232,6 +232,13 @@ def train_mlp(X:Tensor, y:Tensor, # training images (n, 28, 28) or (n, 784), and
     elif sched == "linear": sched = torch.optim.lr_scheduler.LinearLR(opt, 1., 0., total_iters=steps)
     return model, fit(model, trn, Batches(Xv, yv, 1000), cross_entropy, opt, epochs, sched=sched, seed=seed, progress=progress)
 
+# %% ../nbs/02_training.ipynb #65de0622
+def _write_atomic(path, write):
+    "Call `write(tmp)` for a temporary file beside `path`, then rename it to `path`."
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try: write(tmp); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
 # %% ../nbs/02_training.ipynb #0e108bf9
 def save_checkpoint(model:nn.Module|Mapping, # a module, or its state_dict
                     path:str|Path, # the file to write; replaced atomically if it exists
@@ -241,11 +248,8 @@ def save_checkpoint(model:nn.Module|Mapping, # a module, or its state_dict
     if not isinstance(sd, Mapping) or not all(isinstance(v, Tensor) for v in sd.values()):
         raise TypeError(f"expected an nn.Module or a state_dict of tensors, got {type(model).__name__}")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save({k: v.detach().cpu() for k, v in sd.items()}, tmp)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+    cpu = {k: v.detach().cpu() for k, v in sd.items()}
+    _write_atomic(path, lambda tmp: torch.save(cpu, tmp))
     return path
 
 # %% ../nbs/02_training.ipynb #b2d23ac6
@@ -297,12 +301,6 @@ def _check_args(epochs, lr, bs, nh, device, out):
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise ValueError(f"--out {out}: cannot create it ({e.strerror})") from None
     return dev, out
-
-def _write_atomic(path, write):
-    "Call `write(tmp)` for a temporary file beside `path`, then rename it to `path`."
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try: write(tmp); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/02_training.ipynb #b286db75
 @call_parse

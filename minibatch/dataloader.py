@@ -1,4 +1,4 @@
-"""`Dataset`, `Sampler`, `BatchSampler`, `collate` and a `DataLoader` that fetches whole batches at once, each a drop-in for its `torch.utils.data` twin
+"""`Dataset`, `Sampler`, `BatchSampler`, `collate` and a `DataLoader` with torch's arguments, which gathers a tensor batch in one step
 
 Docs: https://minibatch-dev.github.io/minibatch/dataloader.html.md"""
 
@@ -7,155 +7,342 @@ Docs: https://minibatch-dev.github.io/minibatch/dataloader.html.md"""
 # %% auto #0
 __all__ = ['Dataset', 'Sampler', 'SequentialSampler', 'RandomSampler', 'BatchSampler', 'collate', 'DataLoader']
 
-# %% ../nbs/04_dataloader.ipynb #8de54356
-import math
+# %% ../nbs/04_dataloader.ipynb #28529dbf
+import copy, math, warnings
+from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
+from typing import Generic, TypeVar
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
+import torch.utils.data as tud
+from torch.utils.data import IterableDataset, TensorDataset
 import fastcore.all as fc
 
-# %% ../nbs/04_dataloader.ipynb #96371cec
-_NP_DTYPES = {torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool}
+_T_co = TypeVar("_T_co", covariant=True)
+
+# %% ../nbs/04_dataloader.ipynb #b6caff68
+_NP_DTYPES = {torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
+              torch.int64, torch.uint8, torch.bool}
 
 def _take(t:Tensor, idx) -> Tensor:
-    "Rows `idx` (index tensor or numpy array) of `t`: numpy's one-thread gather for plain CPU tensors, else PyTorch's."
+    "Rows `idx` (index tensor or numpy array) of `t`: numpy's one-thread gather for CPU tensors."
     if isinstance(idx, Tensor) and idx.device.type == "cpu": idx = idx.numpy()
     if isinstance(idx, np.ndarray):
-        if t.device.type == "cpu" and t.dtype in _NP_DTYPES and not t.requires_grad and idx.ndim == 1 and idx.dtype.kind in "iu":
+        if (t.device.type == "cpu" and t.dtype in _NP_DTYPES and not t.requires_grad
+                and idx.ndim == 1 and idx.dtype.kind in "iu"):
             return torch.from_numpy(t.numpy()[idx])
         idx = torch.from_numpy(idx)
     return t[idx]
 
-# %% ../nbs/04_dataloader.ipynb #a4f1b274
-class Dataset:
-    "Tensors of equal length indexed together: `ds[i]` is one sample, `ds[idx]` a whole batch in one gather."
+# %% ../nbs/04_dataloader.ipynb #58e3831f
+class Dataset(Generic[_T_co]):
+    "Tensors of equal length, indexed together: `ds[i]` is a sample, `ds[idx]` a batch in one gather."
     def __init__(self, *tensors:Tensor): # tensors whose first dimension runs over samples
         if not tensors: raise ValueError("expected at least one tensor, got none")
         for i, t in enumerate(tensors):
-            if not isinstance(t, Tensor): raise ValueError(f"expected tensors, got {type(t).__name__} at position {i}")
-            if t.dim() == 0: raise ValueError(f"expected tensors with a sample dimension, got a 0-d tensor at position {i}")
+            if not isinstance(t, Tensor):
+                raise ValueError(f"expected tensors, got {type(t).__name__} at position {i}")
+            if t.dim() == 0:
+                raise ValueError("expected tensors with a sample dimension, "
+                                 f"got a 0-d tensor at position {i}")
         if len({len(t) for t in tensors}) > 1:
-            raise ValueError(f"expected tensors of equal length, got lengths {[len(t) for t in tensors]}")
+            lengths = [len(t) for t in tensors]
+            raise ValueError(f"expected tensors of equal length, got lengths {lengths}")
         self.tensors = tensors
 
     def __len__(self): return len(self.tensors[0])
     def __getitem__(self, i): # an int, a slice, or a list / numpy array / tensor of indices
         if isinstance(i, list): i = np.array(i) if i else np.zeros(0, dtype=np.int64)
-        return tuple(_take(t, i) if isinstance(i, (Tensor, np.ndarray)) else t[i] for t in self.tensors)
+        many = isinstance(i, (Tensor, np.ndarray))
+        return tuple(_take(t, i) if many else t[i] for t in self.tensors)
     def __repr__(self):
-        return f"Dataset({len(self)} samples: " + ", ".join(f"{str(t.dtype)[6:]} {tuple(t.shape[1:])}" for t in self.tensors) + ")"
+        fields = ", ".join(f"{str(t.dtype)[6:]} {tuple(t.shape[1:])}" for t in self.tensors)
+        return f"Dataset({len(self)} samples: {fields})"
 
-# %% ../nbs/04_dataloader.ipynb #53aa81ec
+# %% ../nbs/04_dataloader.ipynb #9a3521b4
 def _sized(data_source):
     if not hasattr(data_source, "__len__"):
-        raise ValueError(f"expected a sized data source (with __len__), got {type(data_source).__name__}")
+        got = type(data_source).__name__
+        raise ValueError(f"expected a sized data source (with __len__), got {got}")
     return data_source
 
-class Sampler:
-    "Base class of index generators: `__iter__` yields indices into a dataset (`__len__` says how many, when known)."
+class Sampler(Generic[_T_co]):
+    "Base class of index generators: `__iter__` yields indices into a dataset, `__len__` how many."
     def __iter__(self): raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
-# %% ../nbs/04_dataloader.ipynb #f0ea0a90
-class SequentialSampler(Sampler):
+# %% ../nbs/04_dataloader.ipynb #f6c1f2ea
+class SequentialSampler(Sampler[int]):
     "Indices `0, 1, ..., len(data_source)-1`, in order."
-    def __init__(self, data_source): self.data_source = _sized(data_source) # anything with `__len__`, usually the dataset
+    def __init__(self, data_source): # anything with `__len__`
+        self.data_source = _sized(data_source)
     def __iter__(self): return iter(range(len(self.data_source)))
     def __len__(self): return len(self.data_source)
 
-# %% ../nbs/04_dataloader.ipynb #6dd368bc
-class RandomSampler(Sampler):
+# %% ../nbs/04_dataloader.ipynb #8070f7f1
+class RandomSampler(Sampler[int]):
     "A new random permutation of `range(len(data_source))` each time it is iterated."
     def __init__(self, data_source, # anything with `__len__`, usually the dataset
-                 generator:torch.Generator=None, # source of randomness; default: PyTorch's global generator
+                 generator:torch.Generator|None=None, # default: torch's global generator
                 ):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"expected a torch.Generator or None, got {type(generator).__name__}")
         self.data_source, self.generator = _sized(data_source), generator
-    def __iter__(self): return iter(torch.randperm(len(self.data_source), generator=self.generator).tolist())
+    def __iter__(self):
+        yield from torch.randperm(len(self.data_source), generator=self.generator).tolist()
     def __len__(self): return len(self.data_source)
 
-# %% ../nbs/04_dataloader.ipynb #254cd12a
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"expected batch_size to be a positive integer, got {batch_size!r}")
-
-def _check_bool(name, v):
-    if not isinstance(v, bool): raise ValueError(f"expected {name} to be True or False, got {v!r}")
-
-class BatchSampler(Sampler):
-    "Group the indices of `sampler` into lists of `batch_size`; `drop_last` drops a short final batch."
-    def __init__(self, sampler, # any iterable of indices: a `Sampler`, PyTorch's, or a plain list
+# %% ../nbs/04_dataloader.ipynb #f52b6b3e
+class BatchSampler(Sampler[list]):
+    "Group the indices of `sampler` into lists of `batch_size`; `drop_last` drops a short last one."
+    def __init__(self, sampler, # any iterable of indices: a `Sampler`, torch's, or a plain list
                  batch_size:int, # indices per batch, >= 1
                  drop_last:bool=False, # drop the last batch if it is short?
                 ):
-        if not hasattr(sampler, "__iter__"): raise ValueError(f"expected an iterable of indices, got {type(sampler).__name__}")
-        _check_batch_size(batch_size); _check_bool("drop_last", drop_last)
-        fc.store_attr()
-    def __iter__(self): return fc.chunked(iter(self.sampler), self.batch_size, drop_last=self.drop_last)
-    def __len__(self): return len(self.sampler) // self.batch_size if self.drop_last else math.ceil(len(self.sampler) / self.batch_size)
+        if not hasattr(sampler, "__iter__"):
+            raise ValueError(f"expected an iterable of indices, got {type(sampler).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError("batch_size should be a positive integer value, "
+                             f"but got batch_size={batch_size}")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+        fc.store_attr("sampler,batch_size,drop_last")
+    def __iter__(self): return fc.chunked(self.sampler, self.batch_size, drop_last=self.drop_last)
+    def __len__(self):
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-# %% ../nbs/04_dataloader.ipynb #11e34b50
-def collate(samples:list, # samples from a dataset: tensors, numbers, numpy arrays, strings, or tuples/lists/dicts of them
+# %% ../nbs/04_dataloader.ipynb #164ba11d
+def _like(s, fields):
+    "A container of `s`'s type holding `fields` (a dict or list); `fields` if the type refuses."
+    if isinstance(s, tuple) and hasattr(s, "_fields"): return type(s)(*fields)  # a namedtuple
+    if isinstance(s, (MutableMapping, MutableSequence)) and not isinstance(s, list):
+        out = copy.copy(s)  # keeps the type and any state it holds (a defaultdict's factory, say)
+        for k, v in (fields.items() if isinstance(s, Mapping) else enumerate(fields)): out[k] = v
+        return out
+    try: return type(s)(fields)
+    except TypeError: return fields
+
+# %% ../nbs/04_dataloader.ipynb #94685a69
+def collate(samples:list, # samples: tensors, numbers, arrays, strings, or containers of them
            ):
-    "Combine a list of samples into one batch, field by field, as `torch.utils.data.default_collate` does."
+    "Combine a list of samples into one batch, field by field, as torch's `default_collate` does."
     if len(samples) == 0: raise ValueError("expected a non-empty list of samples, got an empty one")
     s = samples[0]
-    if isinstance(s, np.ndarray): samples = [torch.as_tensor(a) for a in samples]; s = samples[0]
-    if isinstance(s, Tensor):
-        try: return torch.stack(samples)
-        except (RuntimeError, TypeError) as e:
-            shapes = sorted({tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in samples}, key=str)
-            raise ValueError(f"expected samples of one shape to stack, got {shapes}") from e
+    if isinstance(s, Tensor): return torch.stack(samples)
+    if isinstance(s, np.ndarray): return torch.stack([torch.as_tensor(a) for a in samples])
+    if isinstance(s, (np.number, np.bool_)): return torch.as_tensor(np.array(samples))
     if isinstance(s, float): return torch.tensor(samples, dtype=torch.float64)
-    if isinstance(s, (bool, int)): return torch.tensor(samples)
-    if isinstance(s, str): return list(samples)
-    if isinstance(s, dict): return {k: collate([d[k] for d in samples]) for k in s}
-    if isinstance(s, (tuple, list)):
-        if len({len(x) for x in samples}) > 1: raise ValueError(f"expected samples with the same number of fields, got {sorted({len(x) for x in samples})}")
-        return tuple(collate(list(f)) for f in zip(*samples))
-    raise ValueError(f"expected samples made of tensors, numbers, arrays, strings, tuples or dicts, got {type(s).__name__}")
+    if isinstance(s, int): return torch.tensor(samples)
+    if isinstance(s, (str, bytes)): return samples
+    if isinstance(s, Mapping): return _like(s, {k: collate([d[k] for d in samples]) for k in s})
+    if isinstance(s, Sequence):
+        if len({len(x) for x in samples}) > 1:
+            raise RuntimeError("each element in list of batch should be of equal size")
+        return _like(s, [collate(list(f)) for f in zip(*samples)])
+    raise TypeError("default_collate: batch must contain tensors, numpy arrays, numbers, "
+                    f"dicts or lists; found {type(s)}")
 
-# %% ../nbs/04_dataloader.ipynb #ae093737
-class DataLoader:
-    "Batches from `dataset`, with PyTorch's arguments; tensor datasets are gathered a whole batch at a time."
-    def __init__(self, dataset, # anything with `__len__` and `__getitem__`; `Dataset`/`TensorDataset` take the fast path
-                 batch_size:int=1, # samples per batch, >= 1
-                 shuffle:bool=False, # a new random order every epoch (a `RandomSampler`)?
-                 sampler=None, # iterable of indices, replacing the default sampler (not with `shuffle`)
-                 batch_sampler=None, # iterable of index lists, replacing the batching (not with the four above)
-                 collate_fn=None, # combines a list of samples; given, every batch goes through it one sample at a time
+# %% ../nbs/04_dataloader.ipynb #664fda99
+def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, mp_context):
+    "torch's checks of the worker arguments, with torch's messages; returns the prefetch factor."
+    if num_workers < 0:
+        raise ValueError("num_workers option should be non-negative; "
+                         "use num_workers=0 to disable multiprocessing.")
+    if timeout < 0: raise ValueError("timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing."
+                         "let num_workers > 0 to enable multiprocessing, "
+                         "otherwise set prefetch_factor to None.")
+    if num_workers > 0 and prefetch_factor is None: prefetch_factor = 2
+    elif prefetch_factor is not None and prefetch_factor < 0:
+        raise ValueError("prefetch_factor option should be non-negative")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("persistent_workers option needs num_workers > 0")
+    if mp_context is not None and num_workers == 0:
+        raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                         f"(num_workers > 0), but got num_workers={num_workers}")
+    if timeout > 0 and num_workers == 0:  # torch fails later, at iter(), with an AssertionError
+        raise ValueError("expected timeout=0 without worker processes, "
+                         f"got timeout={timeout} with num_workers=0")
+    return prefetch_factor
+
+def _check_sampling(dataset, batch_size, shuffle, sampler, batch_sampler, drop_last):
+    "torch's checks of how samples are chosen and batched, with its messages; returns `shuffle`."
+    if isinstance(dataset, IterableDataset):
+        what = "DataLoader with IterableDataset: expected unspecified"
+        if shuffle not in {False, None}:
+            raise ValueError(f"{what} shuffle option, but got shuffle={shuffle}")
+        if sampler is not None: raise ValueError(f"{what} sampler option, but got sampler={sampler}")
+        if batch_sampler is not None:
+            raise ValueError(f"{what} batch_sampler option, but got batch_sampler={batch_sampler}")
+    elif not hasattr(dataset, "__getitem__"):
+        raise ValueError("expected a dataset with __getitem__ or an IterableDataset, "
+                         f"got {type(dataset).__name__}")
+    if shuffle is not None and not isinstance(shuffle, bool):
+        raise ValueError(f"expected shuffle to be True, False or None, got {shuffle!r}")
+    if sampler is not None and shuffle:
+        raise ValueError("sampler option is mutually exclusive with shuffle")
+    if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+        raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                         "sampler, and drop_last")
+    if batch_sampler is None and batch_size is None and drop_last:
+        raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive "
+                         "with drop_last")
+    if batch_sampler is None and batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
+        raise ValueError("batch_size should be a positive integer value, "
+                         f"but got batch_size={batch_size}")
+    if not isinstance(drop_last, bool):
+        raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+    return bool(shuffle)
+
+# %% ../nbs/04_dataloader.ipynb #f812891e
+class _Fetch:
+    "Turn one item of the index sampler into a batch; the same code runs here and in workers."
+    def __init__(self, dataset, collate_fn, mode): fc.store_attr()
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, idx):
+        if self.mode == "fast":  # one gather per tensor
+            if not isinstance(idx, Tensor):  # [] would be a float array to numpy
+                idx = np.asarray(idx) if len(idx) else np.zeros(0, dtype=np.int64)
+            return tuple(_take(t, idx) for t in self.dataset.tensors)
+        if self.mode == "batch":  # one call per sample, or one `__getitems__` where there is one
+            many = getattr(self.dataset, "__getitems__", None)
+            return self.collate_fn(many(idx) if many else [self.dataset[i] for i in idx])
+        if self.mode == "sample": return self.collate_fn(self.dataset[idx])  # batch_size=None
+        return self.collate_fn(idx)  # an IterableDataset: `idx` is already the list of samples
+
+def _is_tensor_dataset(ds):
+    "A `Dataset` or `TensorDataset` with its own `__getitem__`: safe to gather whole batches."
+    return any(isinstance(ds, c) and type(ds).__getitem__ is c.__getitem__
+               for c in (Dataset, TensorDataset))
+
+# %% ../nbs/04_dataloader.ipynb #e490b760
+class DataLoader(Generic[_T_co]):
+    "Batches from `dataset`, with torch's arguments; a tensor dataset's batch is one gather."
+    _initialized = False
+    def __init__(self,
+                 dataset, # map-style (`__getitem__`, usually `__len__`), or an `IterableDataset`
+                 batch_size:int|None=1, # samples per batch; None yields single samples, unbatched
+                 shuffle:bool|None=None, # a new random order every epoch? None means False
+                 sampler:object|None=None, # iterable of indices, replacing the default sampler
+                 batch_sampler:object|None=None, # iterable of index lists replacing the batching
+                 num_workers:int=0, # worker processes that load batches; 0 loads in this process
+                 collate_fn:object|None=None, # combines a list of samples into a batch
+                 pin_memory:bool=False, # put batches in page-locked memory, for fast GPU copies
                  drop_last:bool=False, # drop the last batch if it is short?
-                 generator:torch.Generator=None, # randomness for `shuffle`; default: PyTorch's global generator
+                 timeout:float=0, # seconds to wait for a batch from a worker; 0 waits forever
+                 worker_init_fn:object|None=None, # called with the worker id in each worker, on start
+                 multiprocessing_context:object|None=None, # how workers start: 'fork', 'spawn', ...
+                 generator:torch.Generator|None=None, # randomness for `shuffle` and worker seeds
+                 *,
+                 prefetch_factor:int|None=None, # batches each worker loads ahead (2 with workers)
+                 persistent_workers:bool=False, # keep the workers alive between epochs?
+                 pin_memory_device:str="", # deprecated in torch: it pins for the current accelerator
+                 in_order:bool=True, # keep the sampler's order when workers finish out of order?
                 ):
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise ValueError(f"expected a dataset with __len__ and __getitem__, got {type(dataset).__name__}")
-        if len(dataset) == 0: raise ValueError("expected a non-empty dataset, got one of length 0")
-        _check_bool("shuffle", shuffle); _check_bool("drop_last", drop_last)
-        if collate_fn is not None and not callable(collate_fn): raise ValueError(f"expected a callable collate_fn, got {type(collate_fn).__name__}")
+        prefetch_factor = _check_workers(num_workers, timeout, prefetch_factor, persistent_workers,
+                                         multiprocessing_context)
+        shuffle = _check_sampling(dataset, batch_size, shuffle, sampler, batch_sampler, drop_last)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"expected a torch.Generator or None, got {type(generator).__name__}")
-        if batch_size is None: raise ValueError("expected batch_size to be a positive integer, got None (unbatched loading is not supported)")
-        if sampler is not None and shuffle: raise ValueError("sampler option is mutually exclusive with shuffle")
-        if batch_sampler is not None:
-            if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
-            batch_size = None
-        else:
-            if sampler is None: sampler = RandomSampler(dataset, generator) if shuffle else SequentialSampler(dataset)
+        if collate_fn is not None and not callable(collate_fn):
+            raise ValueError(f"expected a callable collate_fn, got {type(collate_fn).__name__}")
+        iterable = isinstance(dataset, IterableDataset)
+        if batch_sampler is not None: batch_size = None
+        if sampler is None and not iterable:
+            sampler = RandomSampler(dataset, generator) if shuffle else SequentialSampler(dataset)
+        if batch_size is not None and not iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        fc.store_attr()
-        self.fast = collate_fn is None and isinstance(dataset, (Dataset, TensorDataset))
+        batched = batch_sampler is not None or (iterable and batch_size is not None)
+        mode = ("iterable" if iterable else "sample" if not batched
+                else "fast" if collate_fn is None and _is_tensor_dataset(dataset) else "batch")
+        collate_fn = collate_fn or (collate if batched else tud.default_convert)
+        fc.store_attr("dataset,batch_size,sampler,batch_sampler,num_workers,collate_fn,pin_memory,"
+                      "drop_last,timeout,worker_init_fn,multiprocessing_context,generator,"
+                      "prefetch_factor,persistent_workers,pin_memory_device,in_order")
+        self.fetch, self._workers = _Fetch(dataset, collate_fn, mode), None
+        if num_workers > 0: _torch_loader(self)  # torch checks the other worker arguments now
+        self._initialized = True
 
-    def __len__(self): return len(self.batch_sampler)
-    def __iter__(self):
-        if self.fast:
-            tensors = self.dataset.tensors
-            for idx in self.batch_sampler:
-                if not isinstance(idx, Tensor): idx = np.asarray(idx) if len(idx) else np.zeros(0, dtype=np.int64)  # [] is float to numpy
-                yield tuple(_take(t, idx) for t in tensors)
-        else:
-            ds, collate_fn = self.dataset, self.collate_fn or collate
-            for idx in self.batch_sampler: yield collate_fn([ds[i] for i in idx])
-    def __repr__(self):
-        return f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, {len(self)} batches, {'fast' if self.fast else 'per-sample'} path)"
+# %% ../nbs/04_dataloader.ipynb #50c66236
+def _index_sampler(dl): return dl.sampler if dl.batch_sampler is None else dl.batch_sampler
+
+_FIXED = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+
+@fc.patch
+def __setattr__(self:DataLoader, name, value):
+    if self._initialized and name in _FIXED:
+        cls = type(self).__name__
+        raise ValueError(f"{name} attribute should not be set after {cls} is initialized")
+    object.__setattr__(self, name, value)
+
+@fc.patch
+def __len__(self:DataLoader):
+    if not isinstance(self.dataset, IterableDataset): return len(_index_sampler(self))
+    n = len(self.dataset)  # torch's rule: trust the dataset's length
+    if self.batch_size is None: return n
+    return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+@fc.patch
+def __repr__(self:DataLoader):
+    return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
+            f"num_workers={self.num_workers}, {self.fetch.mode} path)")
+
+# %% ../nbs/04_dataloader.ipynb #32f45a25
+@fc.patch
+def __iter__(self:DataLoader): return _worker_batches(self) if self.num_workers else _Batches(self)
+
+# %% ../nbs/04_dataloader.ipynb #d74fdddd
+class _Batches:
+    "One epoch, a batch per `next`; an error in a fetch leaves the iterator usable."
+    def __init__(self, dl:DataLoader):
+        iterable = isinstance(dl.dataset, IterableDataset)
+        self.dl, self.idx = dl, iter(_iterable_index(dl) if iterable else _index_sampler(dl))
+        _draw_seed(dl.generator)  # torch draws its workers' seed here: draw it too, to keep in step
+        self.pin = dl.pin_memory and _can_pin()
+    def __iter__(self): return self
+    def __len__(self): return len(self.dl)
+    def __next__(self):
+        batch = self.dl.fetch[next(self.idx)]
+        return _pin(batch) if self.pin else batch
+
+def _draw_seed(generator): # a random int64, as torch's iterator draws it
+    return torch.empty((), dtype=torch.int64).random_(generator=generator).item()
+
+# %% ../nbs/04_dataloader.ipynb #e4f03eeb
+def _torch_loader(dl:DataLoader) -> tud.DataLoader:
+    "torch's `DataLoader` running our sampler and our fetching in its worker processes."
+    kw = dict(num_workers=dl.num_workers, pin_memory=dl.pin_memory, timeout=dl.timeout,
+              worker_init_fn=dl.worker_init_fn, multiprocessing_context=dl.multiprocessing_context,
+              generator=torch.Generator(), prefetch_factor=dl.prefetch_factor,
+              persistent_workers=dl.persistent_workers, pin_memory_device=dl.pin_memory_device,
+              in_order=dl.in_order)
+    if isinstance(dl.dataset, IterableDataset):  # each worker runs all of __iter__: get_worker_info
+        return tud.DataLoader(dl.dataset, dl.batch_size, collate_fn=dl.collate_fn,
+                              drop_last=dl.drop_last, **kw)
+    return tud.DataLoader(dl.fetch, batch_size=None, sampler=_index_sampler(dl),
+                          collate_fn=_identity, **kw)
+
+def _worker_batches(dl:DataLoader):
+    "One epoch from torch's workers, drawing from `dl.generator` as `num_workers=0` does."
+    tl = dl._workers if dl._workers is not None else _torch_loader(dl)
+    if dl.persistent_workers: dl._workers = tl  # torch keeps the workers alive inside its loader
+    tl.generator.manual_seed(_draw_seed(dl.generator))
+    return iter(tl)
+
+# %% ../nbs/04_dataloader.ipynb #3eb313a6
+def _iterable_index(dl):
+    "For an `IterableDataset`: lists of `batch_size` samples, or the samples one by one."
+    if dl.batch_size is None: return iter(dl.dataset)
+    return fc.chunked(iter(dl.dataset), dl.batch_size, drop_last=dl.drop_last)
+
+def _can_pin():
+    "Pin where an accelerator is present; elsewhere torch's warning, and batches stay as they are."
+    if torch.accelerator.is_available(): return True
+    warnings.warn("'pin_memory' argument is set as true but no accelerator is found, "
+                  "then device pinned memory won't be used.", stacklevel=3)
+    return False
+
+def _pin(batch): return tud._utils.pin_memory.pin_memory(batch)  # torch's, for any container
+def _identity(x): return x

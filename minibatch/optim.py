@@ -1,4 +1,4 @@
-"""A parameter registry, `Sequential` and an `SGD` optimizer, each checked against `torch.nn` and `torch.optim`, then swapped for them
+"""A parameter registry, `Sequential`, and an `SGD` with momentum, parameter groups and state, each checked against `torch.nn` and `torch.optim`
 
 Docs: https://minibatch-dev.github.io/minibatch/optim.html.md"""
 
@@ -7,13 +7,17 @@ Docs: https://minibatch-dev.github.io/minibatch/optim.html.md"""
 # %% auto #0
 __all__ = ['Module', 'Sequential', 'Optimizer', 'SGD']
 
-# %% ../nbs/03_optim.ipynb #b7fa190a
-import math, numbers
+# %% ../nbs/03_optim.ipynb #9caae4df
+import math, warnings
+from collections import defaultdict
+from copy import deepcopy
+from itertools import chain
+from typing import Callable
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
 
-# %% ../nbs/03_optim.ipynb #1ab765d2
+# %% ../nbs/03_optim.ipynb #9d8d30a6
 def _is_param(v): return isinstance(v, Tensor) and v.is_leaf and v.requires_grad
 
 class Module:
@@ -24,11 +28,15 @@ class Module:
 
     def __setattr__(self, name, value):
         if "_modules" not in self.__dict__:
-            raise AttributeError(f"cannot assign {name!r} before Module.__init__(): call super().__init__() first")
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__(): "
+                                 "call super().__init__() first")
         if name in self._params and isinstance(value, Tensor) and not _is_param(value):
-            raise ValueError(f"expected a parameter (leaf tensor with requires_grad) to replace parameter {name!r}, got a tensor "
-                             f"with is_leaf={value.is_leaf}, requires_grad={value.requires_grad}: it would silently stop training")
-        reg = self._modules if isinstance(value, (Module, nn.Module)) else self._params if _is_param(value) else None
+            raise ValueError(f"expected a parameter (leaf tensor with requires_grad) to replace "
+                             f"parameter {name!r}, got a tensor with is_leaf={value.is_leaf}, "
+                             f"requires_grad={value.requires_grad}: it would silently stop "
+                             "training")
+        if isinstance(value, (Module, nn.Module)): reg = self._modules
+        else: reg = self._params if _is_param(value) else None
         for r in (self._modules, self._params):
             if r is not reg: r.pop(name, None)
         if reg is not None: reg[name] = value
@@ -38,17 +46,18 @@ class Module:
         self._modules.pop(name, None); self._params.pop(name, None)
         object.__delattr__(self, name)
 
-# %% ../nbs/03_optim.ipynb #8e381676
+# %% ../nbs/03_optim.ipynb #539f6ad1
 def _walk(mod, prefix):
     "Every `(name, parameter)` under `mod`, duplicates included."
     yield from ((prefix + n, p) for n, p in mod._params.items())
     for n, m in mod._modules.items():
-        yield from _walk(m, f"{prefix}{n}.") if isinstance(m, Module) else m.named_parameters(prefix=f"{prefix}{n}")
+        if isinstance(m, Module): yield from _walk(m, f"{prefix}{n}.")
+        else: yield from m.named_parameters(prefix=f"{prefix}{n}")
 
 @patch
 def named_parameters(self:Module, prefix:str="", # put in front of every name, as in `nn.Module`
                     ):
-    "Yield `(name, parameter)` pairs: own parameters, then each sub-module's, depth first, each tensor once."
+    "Yield `(name, parameter)`: own ones, then each sub-module's, depth first, each tensor once."
     seen = set()
     for name, p in _walk(self, prefix):
         if p not in seen: seen.add(p); yield name, p
@@ -58,24 +67,26 @@ def parameters(self:Module):
     "Yield every parameter once, in the order `nn.Module.parameters()` uses."
     for _, p in self.named_parameters(): yield p
 
-# %% ../nbs/03_optim.ipynb #b5249016
+# %% ../nbs/03_optim.ipynb #00c211a3
 @patch
 def __call__(self:Module, *args, **kwargs): return self.forward(*args, **kwargs)
 @patch
-def forward(self:Module, *args, **kwargs): raise NotImplementedError(f"{type(self).__name__} must define forward()")
+def forward(self:Module, *args, **kwargs):
+    raise NotImplementedError(f"{type(self).__name__} must define forward()")
 @patch
 def __repr__(self:Module):
     subs = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in self._modules.items())
     return f"{type(self).__name__}({subs}\n)" if subs else f"{type(self).__name__}()"
 
-# %% ../nbs/03_optim.ipynb #a2a6e8f3
+# %% ../nbs/03_optim.ipynb #5de5456a
 class Sequential(Module):
     "Apply `layers` in order, each to the output of the one before, like `nn.Sequential`."
     def __init__(self, *layers): # `Module`s or `nn.Module`s
         super().__init__()
         for i, l in enumerate(layers):
             if not isinstance(l, (Module, nn.Module)):
-                raise ValueError(f"expected Module or nn.Module layers, got {type(l).__name__} at position {i}")
+                raise ValueError(f"expected Module or nn.Module layers, "
+                                 f"got {type(l).__name__} at position {i}")
             setattr(self, str(i), l)
     def __getitem__(self, i): return list(self._modules.values())[i]
     def __len__(self): return len(self._modules)
@@ -83,36 +94,219 @@ class Sequential(Module):
         for l in self._modules.values(): x = l(x)
         return x
 
-# %% ../nbs/03_optim.ipynb #5561cf03
-class Optimizer:
-    "Hold a list of parameters and a learning rate; `zero_grad()` clears gradients, subclasses define `step()`."
-    def __init__(self, params, # an iterable of leaf tensors, e.g. `model.parameters()`
-                 lr:float=1e-3, # learning rate, a finite number > 0 (PyTorch's default is 1e-3)
+# %% ../nbs/03_optim.ipynb #d209bf28
+def _check_lr(lr):
+    "torch's checks on a learning rate, then ours for what torch lets through (nan, inf)."
+    if isinstance(lr, Tensor) and lr.numel() != 1: raise ValueError("Tensor lr must be 1-element")
+    if lr < 0.0: raise ValueError(f"Invalid learning rate: {lr}")
+    if not math.isfinite(lr): raise ValueError(f"expected a finite learning rate, got {lr}")
+    return lr
+
+# %% ../nbs/03_optim.ipynb #841d95df
+class Optimizer(torch.optim.Optimizer):
+    "Parameters in groups, each a dict of tensors and hyper-parameters; subclasses define `step()`."
+    def __init__(self, params, # tensors, `(name, tensor)` pairs, or dicts of parameter groups
+                 lr:float=1e-3, # learning rate: a number >= 0 (or a 1-element tensor)
+                 **defaults, # other hyper-parameters, for every group that does not set them
                 ):
-        if isinstance(params, Tensor):
-            raise ValueError(f"expected an iterable of tensors, got a single Tensor of shape {tuple(params.shape)}: pass [tensor]")
-        self.params = list(params)
-        if not self.params: raise ValueError("expected at least one parameter, got an empty iterable")
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Tensor): raise ValueError(f"expected tensors as parameters, got {type(p).__name__} at position {i}")
-            if not p.is_leaf: raise ValueError(f"expected leaf tensors as parameters, got a computed (non-leaf) tensor at position {i}")
-        if len(set(map(id, self.params))) < len(self.params):
-            raise ValueError("expected each parameter once, got duplicates: each copy would be stepped")
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):  # numpy floats too
-            raise ValueError(f"expected a learning rate that is a finite number > 0, got {lr!r}")
-        self.lr = float(lr)
+        self.defaults = dict(lr=_check_lr(lr), **defaults)
+        self.state, self.param_groups = defaultdict(dict), []
+        if isinstance(params, Tensor): raise TypeError("params argument given to the optimizer "
+            f"should be an iterable of Tensors or dicts, but got {torch.typename(params)}")
+        groups = list(params)
+        if not groups: raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict): groups = [{"params": groups}]
+        for g in groups: self.add_param_group(g)
 
-    def zero_grad(self):
-        "Drop every gradient (`set_to_none`, PyTorch's default) so the next `backward()` starts from zero."
-        for p in self.params: p.grad = None
+    def zero_grad(self, set_to_none:bool=True): # False: fill gradients with zeros instead
+        "Drop every gradient (or zero it) so the next `backward()` starts from zero."
+        for p in (p for g in self.param_groups for p in g["params"] if p.grad is not None):
+            if set_to_none: p.grad = None
+            elif p.grad.grad_fn is not None: p.grad.detach_().zero_()
+            else: p.grad.requires_grad_(False).zero_()
 
-    def step(self): raise NotImplementedError(f"{type(self).__name__} must define step()")
+    def step(self, closure=None):
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in ("defaults", "state", "param_groups")}
+    def __setstate__(self, state): self.__dict__.update(state)
 
-# %% ../nbs/03_optim.ipynb #a523a322
+# %% ../nbs/03_optim.ipynb #2aa13529
+@patch
+def add_param_group(self:Optimizer, param_group:dict, # `{"params": tensors, **hyper-parameters}`
+                   ):
+    "Add a group of parameters; hyper-parameters it does not set come from `defaults`."
+    if not isinstance(param_group, dict):
+        raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+    ps = param_group["params"]
+    if isinstance(ps, set): raise TypeError("optimizer parameters need to be organized in ordered "
+        "collections, but the ordering of tensors in sets will change between runs. "
+        "Please use a list instead.")
+    ps = [ps] if isinstance(ps, Tensor) else list(ps)
+    names = [p[0] for p in ps if isinstance(p, tuple)]
+    param_group["params"] = ps = [p[1] if isinstance(p, tuple) else p for p in ps]
+    if names and len(names) != len(ps):
+        raise ValueError("all optimizer params should be with/without names. "
+                         "Some param names are missing")
+    if names: param_group["param_names"] = names
+    for p in ps:
+        if not isinstance(p, Tensor):
+            raise TypeError("optimizer can only optimize Tensors, "
+                            f"but one of the params is {torch.typename(p)}")
+        if not (p.is_leaf or p.retains_grad): raise ValueError("can't optimize a non-leaf Tensor")
+    for k, v in self.defaults.items(): param_group.setdefault(k, v)
+    if len(ps) != len(set(ps)): warnings.warn("optimizer contains a parameter group with duplicate "
+                                              "parameters; in future, this will cause an error",
+                                              stacklevel=3)
+    for g in self.param_groups:
+        if ("param_names" in param_group) != ("param_names" in g):
+            raise ValueError("all optimizer param groups should be with/without names. cannot add "
+                             f"param group {'with' if 'param_names' in param_group else 'without'} "
+                             "names to the optimizer")
+        if not set(g["params"]).isdisjoint(ps):
+            raise ValueError("some parameters appear in more than one parameter group")
+    self.param_groups.append(param_group)
+
+# %% ../nbs/03_optim.ipynb #0080b77c
+@patch
+def state_dict(self:Optimizer):
+    "The state and the groups, with each parameter replaced by its position: torch's format."
+    ids, start, groups = {}, 0, []
+    for g in self.param_groups:
+        for i, p in enumerate(g["params"], start): ids.setdefault(id(p), i)
+        hyper = {k: v for k, v in g.items() if k != "params"}
+        groups.append({**hyper, "params": [ids[id(p)] for p in g["params"]]})
+        start += len(g["params"])
+    return {"state": {ids[id(k)] if isinstance(k, Tensor) else k: v for k, v in self.state.items()},
+            "param_groups": groups}
+
+# %% ../nbs/03_optim.ipynb #89118a37
+def _cast(p, v, key=None):
+    "`v` with its tensors moved to `p`'s device (and dtype, if `p` is floating point), like torch."
+    if isinstance(v, Tensor):
+        if key == "step": return v
+        return v.to(dtype=p.dtype if p.is_floating_point() else v.dtype, device=p.device)
+    if isinstance(v, dict): return {k: _cast(p, x, k) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return type(v)(_cast(p, x) for x in v)
+    return v
+
+@patch
+def load_state_dict(self:Optimizer, state_dict:dict, # as `state_dict()` returns, ours or torch's
+                   ):
+    "Take the hyper-parameters and state of `state_dict`, matching parameters by position."
+    saved = deepcopy(state_dict["param_groups"])
+    if len(self.param_groups) != len(saved):
+        raise ValueError("loaded state dict has a different number of parameter groups")
+    if any(len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved)):
+        raise ValueError("loaded state dict contains a parameter group "
+                         "that doesn't match the size of optimizer's group")
+    id_map = dict(zip(chain.from_iterable(s["params"] for s in saved),
+                      chain.from_iterable(g["params"] for g in self.param_groups)))
+    state = defaultdict(dict)
+    for k, v in state_dict["state"].items():
+        if k in id_map: state[id_map[k]] = _cast(id_map[k], v)
+        else: state[k] = v
+    for g, s in zip(self.param_groups, saved):
+        s["params"] = g["params"]
+        if "param_names" in g and "param_names" not in s: s["param_names"] = g["param_names"]
+    self.__setstate__({"state": state, "param_groups": saved})
+
+# %% ../nbs/03_optim.ipynb #234640b0
+def _sgd(ps, grads, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    "One SGD step, tensor by tensor. `bufs`: the momentum buffers (None before the first step)."
+    for i, (p, g) in enumerate(zip(ps, grads)):
+        if maximize: g = -g
+        if weight_decay != 0: g = g.add(p, alpha=weight_decay)
+        if momentum != 0:
+            if bufs[i] is None: bufs[i] = g.detach().clone()
+            else: bufs[i].mul_(momentum).add_(g, alpha=1 - dampening)
+            g = g.add(bufs[i], alpha=momentum) if nesterov else bufs[i]
+        p.add_(g, alpha=-lr)
+
+# %% ../nbs/03_optim.ipynb #253d1165
+def _sgd_foreach(ps, grads, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    "The same step, each line one call over the whole list of tensors."
+    if maximize: grads = torch._foreach_neg(grads)
+    if weight_decay != 0: grads = torch._foreach_add(grads, ps, alpha=weight_decay)
+    if momentum != 0:
+        if any(b is None for b in bufs):  # a first step: new buffers start as the gradient
+            for i, g in enumerate(grads):
+                if bufs[i] is None: bufs[i] = g.detach().clone()
+                else: bufs[i].mul_(momentum).add_(g, alpha=1 - dampening)
+        else:
+            torch._foreach_mul_(bufs, momentum)
+            torch._foreach_add_(bufs, grads, alpha=1 - dampening)
+        grads = torch._foreach_add(grads, bufs, alpha=momentum) if nesterov else bufs
+    torch._foreach_add_(ps, grads, alpha=-lr)
+
+# %% ../nbs/03_optim.ipynb #cf9a4e08
 class SGD(Optimizer):
-    "Plain stochastic gradient descent: `p -= lr * p.grad` for every parameter that has a gradient."
-    @torch.no_grad()
-    def step(self):
-        "Move every parameter that has a gradient by `-lr * grad`, in place."
-        for p in self.params:
-            if p.grad is not None: p.add_(p.grad, alpha=-self.lr)
+    "Stochastic gradient descent with momentum, a drop-in for `torch.optim.SGD`."
+    def __init__(self, params, # tensors, `(name, tensor)` pairs, or dicts of parameter groups
+                 lr:float=1e-3, # learning rate γ, >= 0 (or a 1-element tensor)
+                 momentum:float=0, # momentum μ, >= 0; 0 turns momentum off
+                 dampening:float=0, # dampening τ: each new gradient enters the buffer times (1 - τ)
+                 weight_decay:float=0, # weight decay λ >= 0: adds λθ to each gradient
+                 nesterov:bool=False, # Nesterov momentum (needs momentum > 0 and dampening 0)
+                 *, maximize:bool=False, # climb the objective instead of descending it
+                 foreach:bool|None=None, # None/True: `torch._foreach_*` calls; False: a loop
+                 differentiable:bool=False, # must be False: not supported
+                 fused:bool|None=None, # must be None or False: not supported
+                ):
+        _check_lr(lr)
+        if momentum < 0.0: raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0: raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        if fused: raise NotImplementedError("minibatch.optim.SGD has no fused kernel: "
+                                            "leave fused=None")
+        if differentiable: raise NotImplementedError(
+            "minibatch.optim.SGD cannot differentiate through its step: leave differentiable=False")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                         foreach=foreach, differentiable=differentiable, fused=fused)
+
+    def __setstate__(self, state): # fill in options that older checkpoints lack, as torch does
+        super().__setstate__(state)
+        for g in self.param_groups:
+            for k, v in dict(nesterov=False, maximize=False, foreach=None, differentiable=False,
+                             fused=False).items(): g.setdefault(k, v)
+
+# %% ../nbs/03_optim.ipynb #e29849ce
+@patch
+def step(self:SGD, closure:Callable|None=None, # a function that recomputes and returns the loss
+        ):
+    "Move every parameter that has a gradient one step; return `closure()`'s loss, if given."
+    loss = None
+    if closure is not None:
+        with torch.enable_grad(): loss = closure()
+    with torch.no_grad():
+        for g in self.param_groups: self._step_group(g)
+    return loss
+
+@patch
+def _step_group(self:SGD, g:dict):
+    "Step the parameters of group `g` that have a gradient, and keep their momentum buffers."
+    ps = [p for p in g["params"] if p.grad is not None]
+    grads = [p.grad for p in ps]
+    bufs = [self.state[p].get("momentum_buffer") for p in ps] if g["momentum"] != 0 else None
+    lr = g["lr"].item() if isinstance(g["lr"], Tensor) else g["lr"]
+    use_foreach = ps and g["foreach"] is not False and not any(x.is_sparse for x in grads)
+    (_sgd_foreach if use_foreach else _sgd)(ps, grads, bufs, lr, g["momentum"], g["dampening"],
+                                            g["weight_decay"], g["nesterov"], g["maximize"])
+    if bufs is not None:
+        for p, buf in zip(ps, bufs): self.state[p]["momentum_buffer"] = buf
+
+# %% ../nbs/03_optim.ipynb #fa2d0cc6
+_TORCH_HOOKS = ("register_step_pre_hook", "register_step_post_hook", "register_state_dict_pre_hook",
+                "register_state_dict_post_hook", "register_load_state_dict_pre_hook",
+                "register_load_state_dict_post_hook")
+
+def _unsupported(name):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(f"minibatch.optim.{type(self).__name__} does not support "
+                                  f"{name}(): use a torch.optim optimizer for hooks")
+    method.__name__ = name
+    return method
+
+for _name in _TORCH_HOOKS: setattr(Optimizer, _name, _unsupported(_name))

@@ -6,13 +6,13 @@ Docs: https://minibatch-dev.github.io/minibatch/benchmarks.html.md"""
 
 # %% ../nbs/07_benchmarks.ipynb #5acf2845
 from __future__ import annotations
-import copy, gc, html, importlib, json, math, os, platform, socket, statistics, sys, tempfile, time
+import copy, gc, html, json, math, os, platform, statistics, sys, tempfile, time
 from contextlib import contextmanager
-from datetime import timedelta
 from functools import partial
 
-import torch, torch.nn.functional as F
+import torch, torch.nn.functional as F, torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import TensorDataset
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
@@ -24,6 +24,7 @@ from .mnist import MNISTDataModule
 from .optim import SGD
 from .dataloader import DataLoader
 from .training import fit, mlp
+from .distributed import free_port, run_ranks
 
 # %% auto #0
 __all__ = ['LOSS_SHAPES', 'AR_SIZES', 'LOG_SOFTMAX_SCALES', 'cpu_model', 'environment', 'num_threads', 'time_fns', 'ratios',
@@ -468,76 +469,51 @@ def _median_ms(f, n):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
     return statistics.median(ts) * 1e3
 
-def _dist_worker(rank, world, port, cfg, results):
-    "One rank of `dist_times`: time steps on 1 rank and with DDP, then `all_reduce`s, into `results`"
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel as DDP
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=timedelta(seconds=cfg["timeout"]))
-    try:
-        g, B = torch.Generator().manual_seed(0), cfg["bs"]
-        X, y = torch.randn(B, 784, generator=g), torch.randint(0, 10, (B,), generator=g)
-        share = slice(rank * B // world, (rank + 1) * B // world)  # this rank's part of every batch
-        single, ddp = seeded_mlp(), DDP(seeded_mlp())
-        opts = {m: torch.optim.SGD(m.parameters(), lr=0.1) for m in (single, ddp)}
-        def step(m, xb, yb):
-            F.cross_entropy(m(xb), yb).backward(); opts[m].step(); opts[m].zero_grad()
-        timing = lambda m, xb, yb: _median_ms(partial(step, m, xb, yb), cfg["steps"])
-        res = {"1 rank, batch 128": [], "1 rank, batch 64": [], "2 ranks (DDP), batch 64 each": []}
-        for _ in range(5): step(single, X, y); step(ddp, X[share], y[share])  # warm up
-        for _ in range(cfg["rounds"]):
-            dist.barrier()
-            if rank == 0:
-                res["1 rank, batch 128"].append(timing(single, X, y))
-                res["1 rank, batch 64"].append(timing(single, X[share], y[share]))
-            dist.barrier()
-            res["2 ranks (DDP), batch 64 each"].append(timing(ddp, X[share], y[share]))
-        ar = {}
-        for n in cfg["sizes"]:
-            t = torch.ones(n)
-            for _ in range(3): dist.all_reduce(t)
-            dist.barrier()
-            ar[n] = _median_ms(partial(dist.all_reduce, t), cfg["reps"])
-        results.put((rank, res, ar))
-        del ddp, opts  # DDP's reducer goes before its process group, not at interpreter exit
-        gc.collect()
-        dist.barrier()  # no rank closes its connections while the other still reads from them
-    finally: dist.destroy_process_group()
+def _dist_worker(rank, world, cfg):
+    "One rank of `dist_times`: time steps on 1 rank and with DDP, then `all_reduce`s; return the ms"
+    g, B = torch.Generator().manual_seed(0), cfg["bs"]
+    X, y = torch.randn(B, 784, generator=g), torch.randint(0, 10, (B,), generator=g)
+    share = slice(rank * B // world, (rank + 1) * B // world)  # this rank's part of every batch
+    single, ddp = seeded_mlp(), DDP(seeded_mlp())
+    opts = {m: torch.optim.SGD(m.parameters(), lr=0.1) for m in (single, ddp)}
+    def step(m, xb, yb):
+        F.cross_entropy(m(xb), yb).backward(); opts[m].step(); opts[m].zero_grad()
+    timing = lambda m, xb, yb: _median_ms(partial(step, m, xb, yb), cfg["steps"])
+    res = {"1 rank, batch 128": [], "1 rank, batch 64": [], "2 ranks (DDP), batch 64 each": []}
+    for _ in range(5): step(single, X, y); step(ddp, X[share], y[share])  # warm up
+    for _ in range(cfg["rounds"]):
+        dist.barrier()
+        if rank == 0:
+            res["1 rank, batch 128"].append(timing(single, X, y))
+            res["1 rank, batch 64"].append(timing(single, X[share], y[share]))
+        dist.barrier()
+        res["2 ranks (DDP), batch 64 each"].append(timing(ddp, X[share], y[share]))
+    ar = {}
+    for n in cfg["sizes"]:
+        t = torch.ones(n)
+        for _ in range(3): dist.all_reduce(t)
+        dist.barrier()
+        ar[n] = _median_ms(partial(dist.all_reduce, t), cfg["reps"])
+    del ddp, opts  # DDP's reducer goes before run_ranks destroys the process group, not at exit
+    gc.collect()
+    dist.barrier()  # no rank closes its connections while the other still reads from them
+    return res, ar  # plain dicts of floats: run_ranks hands them back through torch.save
 
 # %% ../nbs/07_benchmarks.ipynb #d1570003
-def _free_port()->int: # a TCP port on 127.0.0.1 that was free a moment ago
-    "Ask the OS for a free port for the ranks to meet on"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
 AR_SIZES = (1, 100, 1_000, 10_000, 39_760, 100_000, 1_000_000) # float32 elements per all-reduce
 
 def dist_times(rounds:int=5, # interleaved rounds of the three step timings
                steps:int=30, # steps per timing (the median is kept)
                sizes=AR_SIZES, # all-reduce sizes, in float32 elements
                reps:int=30, # all-reduce calls per size (the median is kept)
-               timeout:float=60, # seconds before a collective, or the whole run, gives up
+               timeout:float=60, # seconds a collective waits for the other rank before it fails
               )->dict: # {"steps": name -> per-round ms, "allreduce": size -> ms (slower rank)}
     "Time training steps on 1 and 2 gloo ranks at a global batch of 128, and `all_reduce` by size"
-    cfg = dict(bs=128, rounds=rounds, steps=steps, sizes=tuple(sizes), reps=reps, timeout=timeout)
-    ctx = torch.multiprocessing.get_context("spawn")
-    results = ctx.SimpleQueue()
-    worker = importlib.import_module("minibatch.bench")._dist_worker  # spawn imports it by name
-    procs = torch.multiprocessing.spawn(worker, args=(2, _free_port(), cfg, results), nprocs=2,
-                                        join=False)
-    deadline = time.monotonic() + 2 * timeout
-    while not procs.join(timeout=1):  # raises, with the rank's traceback, if a rank fails
-        if time.monotonic() > deadline:
-            for p in procs.processes: p.kill()
-            raise TimeoutError(f"expected the 2 ranks to end within {2 * timeout:.0f}s, got no result")
-    got = {}
-    while not results.empty(): rank, res, ar = results.get(); got[rank] = (res, ar)
-    if sorted(got) != [0, 1]:
-        raise RuntimeError(f"expected results from ranks [0, 1], got {sorted(got)}")
-    steps, ddp = got[0][0], "2 ranks (DDP), batch 64 each"
-    steps[ddp] = [max(a, b) for a, b in zip(got[0][0][ddp], got[1][0][ddp])]  # ends with the slower rank
-    return {"steps": steps, "allreduce": {n: max(got[0][1][n], got[1][1][n]) for n in sizes}}
+    cfg = dict(bs=128, rounds=rounds, steps=steps, sizes=tuple(sizes), reps=reps)
+    (res0, ar0), (res1, ar1) = run_ranks(_dist_worker, 2, cfg, timeout=timeout)
+    ddp = "2 ranks (DDP), batch 64 each"
+    res0[ddp] = [max(a, b) for a, b in zip(res0[ddp], res1[ddp])]  # a round ends with the slower rank
+    return {"steps": res0, "allreduce": {n: max(ar0[n], ar1[n]) for n in sizes}}
 
 # %% ../nbs/07_benchmarks.ipynb #d1570006
 def dist_table(d:dict, # from `dist_times`

@@ -26,7 +26,7 @@ from . import training
 
 # %% auto #0
 __all__ = ['PG_TIMEOUT', 'DistributedSampler', 'average_gradients', 'hand_worker', 'ddp_worker', 'reduce_sums', 'eval_worker',
-           'free_port', 'run_ranks', 'ddp_step_times', 'allreduce_times', 'minibatch_train']
+           'free_port', 'run_ranks', 'minibatch_train']
 
 # %% ../nbs/06_distributed.ipynb #c007
 class DistributedSampler(Sampler):
@@ -188,59 +188,6 @@ def run_ranks(fn:callable, # `fn(rank, world_size, *args)`; with "spawn", a modu
     if bad := [(r, why) for r, (ok, why) in enumerate(out) if not ok]:
         raise RuntimeError(f"rank {bad[0][0]} of {world_size} failed: {bad[0][1]}")
     return [res for _, res in out]
-
-# %% ../nbs/06_distributed.ipynb #c073
-def _step_worker(rank, world_size, global_bs, steps, warmup, nh):
-    torch.manual_seed(0)
-    model = mlp(nh)
-    net = DDP(model) if world_size > 1 else model
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    n = global_bs // world_size
-    X, y = torch.randn(n, 784), torch.randint(0, 10, (n,))
-    times = []
-    for _ in range(warmup + steps):
-        dist.barrier()  # start every step together
-        t0 = time.perf_counter()
-        cross_entropy(net(X), y).backward(); opt.step(); opt.zero_grad()
-        times.append(time.perf_counter() - t0)
-    return torch.tensor(times[warmup:], dtype=torch.float64)
-
-def ddp_step_times(world_size:int=2, # ranks; 1 runs the plain model, more wrap it in DDP
-                   global_bs:int=64, # samples per step over all ranks (global_bs / world_size each)
-                   steps:int=200, # timed steps
-                   warmup:int=20, # untimed steps first
-                   nh:int=50, # hidden units of the MLP
-                  ) -> dict: # world_size, global_bs, per_rank_bs, params, steps, ms, ms_per_rank
-    "Median ms of a training step of `mlp(nh)` (forward, backward with DDP's all-reduce, step) on CPU."
-    if global_bs % world_size:
-        raise ValueError(f"expected global_bs divisible by world_size {world_size}, got {global_bs}")
-    t = run_ranks(_step_worker, world_size, global_bs, steps, warmup, nh)
-    meds = [x.median().item() * 1e3 for x in t]
-    return dict(world_size=world_size, global_bs=global_bs, per_rank_bs=global_bs // world_size,
-                params=sum(p.numel() for p in mlp(nh).parameters()), steps=steps,
-                ms=max(meds), ms_per_rank=meds)  # ms: the slowest rank's median
-
-# %% ../nbs/06_distributed.ipynb #c074
-def _allreduce_worker(rank, world_size, numels, reps, warmup):
-    out = []
-    for n in numels:
-        t, times = torch.ones(n), []
-        for _ in range(warmup + reps):
-            dist.barrier()
-            t0 = time.perf_counter(); dist.all_reduce(t); times.append(time.perf_counter() - t0)
-        out.append(torch.tensor(times[warmup:], dtype=torch.float64).median().item())
-    return torch.tensor(out)
-
-def allreduce_times(world_size:int=2, # ranks (gloo, CPU)
-                    numels:tuple=(39_760,), # float32 elements per all-reduce (39,760: the MLP's)
-                    reps:int=100, # timed all-reduces per size
-                    warmup:int=10, # untimed ones first
-                   ) -> dict: # world_size, backend, numel, bytes, ms, ms_per_rank
-    "Median ms of `dist.all_reduce` of float32 tensors of each size, over gloo ranks on this host."
-    t = run_ranks(_allreduce_worker, world_size, list(numels), reps, warmup)
-    per_rank = [x.mul(1e3).tolist() for x in t]
-    return dict(world_size=world_size, backend="gloo", numel=list(numels), bytes=[4 * n for n in numels],
-                ms=[max(ms) for ms in zip(*per_rank)], ms_per_rank=per_rank)  # ms: the slowest rank's
 
 # %% ../nbs/06_distributed.ipynb #c077
 PG_TIMEOUT = 30  # seconds a collective (or the start) waits for a silent rank before it fails

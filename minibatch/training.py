@@ -6,7 +6,7 @@ Docs: https://minibatch-dev.github.io/minibatch/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #f79536a2
 from __future__ import annotations
-import errno, hashlib, json, math, os, shutil, sys, tempfile, time
+import errno, hashlib, json, math, os, re, shutil, sys, tempfile, time
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from pathlib import Path
@@ -282,10 +282,27 @@ def _fsync_dir(d):
     except OSError: pass
     finally: os.close(fd)
 
+_LEFTOVER = re.compile(r"^\.(?:run|.+\.(?:pt|json|png))[.-](\d+)-\w+(?:\.tmp)?$")
+
+def _sweep(d):
+    "Remove the temporary files and `.run-*` directories in `d` that a killed writer left: their pid is not alive."
+    try: names = os.listdir(d)
+    except OSError: return
+    for name in names:
+        m = _LEFTOVER.match(name)
+        if not m: continue
+        try: os.kill(int(m[1]), 0); continue  # the writer still runs (or the pid is another user's): leave it
+        except ProcessLookupError: pass
+        except (PermissionError, OverflowError, ValueError): continue
+        p = Path(d)/name
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+
 def _write_atomic(path, write):
     "Call `write(f)` on a new temporary file beside `path` (mkstemp), fsync it, and rename it over `path`."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _sweep(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     try:
         umask = os.umask(0); os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # the permissions a plain open() would give, not mkstemp's 0600
@@ -445,7 +462,8 @@ def write_run(out:str|Path, # an existing directory
              ) -> dict: # `metrics` with `model_sha256`
     "Write model.pt, metrics.json and loss.png to `out` together: made in a temporary directory, renamed in."
     out = Path(out)
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".run-"))
+    _sweep(out)  # what a killed run left behind
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".run-{os.getpid()}-"))
     try:
         save_checkpoint(model, tmp/"model.pt")
         metrics = {**metrics, "model_sha256": _file_sha256(tmp/"model.pt")}

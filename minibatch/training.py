@@ -175,7 +175,7 @@ def fit(model:callable, # maps a minibatch of inputs to logits; has `train()`/`e
         seed:int|None=None, # seeds torch's global generator first (shuffling); the init is yours to seed
         progress:bool=True, # progress bar and a line per epoch
         reduce:callable|None=None, # epoch's 1-D tensor of sums -> the same, summed over processes
-       ) -> History:
+       ) -> History: # per-epoch losses and accuracies, and every minibatch's loss
     "Train `model` with `opt` for `epochs`, scoring both sets each epoch; stop at a non-finite loss."
     _check_fit_args(train_dl, valid_dl, epochs)
     if seed is not None: torch.manual_seed(seed)
@@ -210,8 +210,10 @@ def fit(model:callable, # maps a minibatch of inputs to logits; has `train()`/`e
     return h
 
 # %% ../nbs/05_training.ipynb #298bf9a6
-def train_mlp(X:Tensor, y:Tensor, # training images (n, 28, 28) or (n, 784), and labels
-              Xv:Tensor, yv:Tensor, # validation images and labels, scored after every epoch
+def train_mlp(X:Tensor, # training images, (n, 28, 28) or (n, 784)
+              y:Tensor, # their labels (n,)
+              Xv:Tensor, # validation images, scored after every epoch
+              yv:Tensor, # their labels
               epochs:int=3, # passes over the training data
               lr:float=0.1, # learning rate (the peak, with a schedule)
               bs:int=128, # minibatch size (per process, with a `sampler`)

@@ -4,7 +4,8 @@
     python tools/build_docs.py            # build the site and README.md
     python tools/build_docs.py --preview  # build, serve on localhost, rebuild on every notebook change
 
-With `quarto` on PATH this runs `nbdev-docs` and `nbdev-readme`, unchanged. Without it (the usual case here):
+With `quarto` on PATH this runs the steps of `nbdev-docs` with Quarto (see `build_with_quarto`). Without it (the usual
+case):
 
 1. nbdev's own processing step, the `_proc` stage of `nbdev-docs`: `refresh_quarto_yml`, `_build_modidx`,
    `nbdev_sidebar` and `proc_nbs`, which applies the directives and renders `show_doc`.
@@ -19,6 +20,12 @@ Where this differs from what nbdev 3 + Quarto would give:
   gets the line number nbdev 3.3 leaves as `#LNone`;
 - a cell that mixes imports with other code has only its imports re-run (nbdev re-runs the whole cell and warns),
   so pages keep the outputs the notebooks were saved with;
+- nbdev's automatic links (a backticked exported name) are guarded: no link for a dunder name, for
+  "PyTorch's `X`", or for a word that is also a parameter name elsewhere (`targets`); one to an anchor that its page
+  lacks is dropped (see `guard_links`, `drop_dead_autolinks`);
+- an unannotated parameter defaulting to None shows no type, not "NoneType" (`no_nonetype`);
+- every image has alt text: the cell's `#| fig-alt:`, else "<page title>, figure N" (`alt_text`);
+- every page links its notebook under its title (`notebook_link`); `_quarto.yml` adds previous/next links;
 - the build fails on a broken link, a missing page, or an asset that would need a network.
 The build executes no notebook: nbdev's processing re-runs only exported, import and show_doc cells.
 """
@@ -56,8 +63,62 @@ def table_renderer():
                 except (TypeError, OSError): md = md.replace("#LNone)", ")")
             try: tbl = DocmentTbl(self.sym)._repr_markdown_()
             except Exception: tbl = ''  # a symbol without a signature (a constant, a builtin): the signature block stays alone
+            md, tbl = no_nonetype(self.sym, md, tbl)
             return md + ('\n\n' + tbl if tbl else '')
     return TableRenderer
+
+
+def no_nonetype(sym, md, tbl):
+    """fastcore takes an unannotated parameter's type from its default, so `sched=None` shows the type "NoneType",
+    which tells a reader nothing: show such a parameter with no type, in the signature and in the table."""
+    try: params = inspect.signature(sym).parameters.values()
+    except (TypeError, ValueError): return md, tbl
+    for p in params:
+        if p.annotation is inspect.Parameter.empty and p.default is None:
+            md = re.sub(rf"\b{re.escape(p.name)}:\s*NoneType\s*=\s*None", f"{p.name}=None", md)
+            tbl = re.sub(rf"^(\|\s*{re.escape(p.name)}\s*\|)\s*NoneType\s*\|", r"\1 |", tbl, flags=re.M)
+    return md, tbl
+
+
+# A backticked word that nbdev would link to one of our own exported names, but that is not used as that name:
+# "PyTorch's `BatchSampler`" names torch's class; `targets` in a docstring is a parameter, not bench's function.
+_re_torch_owner = re.compile(r"\b(?:PyTorch|torch)'s\s+(?:`[^`]+`\s*(?:,|/|\band\b|\bor\b)\s*)*$")
+
+def guard_links(lib, unlinked):
+    """nbdev links every backticked word that is an exported name anywhere in the library (or in another nbdev library).
+    For our own names, link only where the word is used as that name: not a bare dunder (`__iter__` is every class's,
+    not the one class nbdev picks; `Module.__setattr__` may link), not right after "PyTorch's" (torch's twin is meant),
+    and, for a name that is also a parameter of a function in another of our modules (bench's `targets`, `nll`'s
+    `targets`), only when written as a call (`targets()`) or qualified (`minibatch.bench.targets`)."""
+    import importlib, pkgutil
+    from nbdev import doclinks
+    if getattr(doclinks.NbdevLookup.link_line, "_guarded", False): return
+    params = {}  # parameter name -> the modules with a function that takes it
+    pkg = importlib.import_module(lib)
+    for m in pkgutil.iter_modules(pkg.__path__, lib + "."):
+        try: mod = importlib.import_module(m.name)
+        except Exception: continue
+        for obj in vars(mod).values():
+            if getattr(obj, "__module__", None) != mod.__name__: continue
+            for f in [obj, *(vars(obj).values() if isinstance(obj, type) else [])]:
+                try: names = inspect.signature(f).parameters
+                except (TypeError, ValueError): continue
+                for n in names: params.setdefault(n, set()).add(mod.__name__.rsplit(".", 1)[-1])
+    orig_sym = doclinks.NbdevLookup._link_sym
+
+    def link_line(self, line):
+        def sub(m):
+            word, res = m.group(1), self[m.group(1)]
+            ours = isinstance(res, tuple) and str(res[1]).startswith(lib + "/")
+            if ours and re.fullmatch(r"__\w+__", word): unlinked.add(f"`{word}` (a dunder)"); return m.group(0)
+            if ours and _re_torch_owner.search(line[:m.start()]): unlinked.add(f"PyTorch's `{word}`"); return m.group(0)
+            home = Path(str(res[1])).stem if ours else None
+            if ours and params.get(word, set()) - {home} and not m.group(0).endswith("()`"):
+                unlinked.add(f"`{word}` (a parameter in {', '.join(sorted(params[word] - {home}))})"); return m.group(0)
+            return orig_sym(self, m)
+        return doclinks._re_backticks.sub(sub, line)
+    link_line._guarded = True
+    doclinks.NbdevLookup.link_line = link_line
 
 
 def imports_only(notes):
@@ -103,6 +164,8 @@ def proc(force=False):
     nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
     # In this process (n_workers=0), so that the processing, which re-runs show_doc, uses the patches above.
     nbdev.showdoc.BasicMarkdownRenderer = table_renderer()
+    unlinked = set()
+    guard_links(cfg.lib_path.name, unlinked)
     notes = []
     imports_only(notes)
     # nbdev re-processes a notebook only when it is newer than its `_proc` copy; a change to this script changes every page
@@ -114,6 +177,7 @@ def proc(force=False):
                 "the cells it needs must run on their own, in order") if "Error in" in str(e) else ""
         raise DocsError(f"nbdev's processing step failed: {type(e).__name__}: {e}{hint}") from e
     for n in notes: say(f"  note: {n}")
+    if unlinked: say(f"  note: not linked to our own names (another thing of that name is meant): {', '.join(sorted(unlinked))}")
     return Path(cache), cfg
 
 
@@ -223,6 +287,7 @@ def nbdev_site_class(out_dir, doc_url):
             page = super().read(src)
             of = page.front.get("output-file")
             if of: page.out = src.parent / str(of)
+            if src.suffix == ".ipynb": page.body = notebook_link(self.project.website, src) + page.body
             return page
 
         def find_page(self, target):
@@ -234,12 +299,50 @@ def nbdev_site_class(out_dir, doc_url):
 
         def build(self):
             n = super().build()
+            for page in self.pages.values():
+                f = self.out / page.out
+                if f.is_file(): f.write_text(alt_text(f.read_text(encoding="utf-8"), page.title), encoding="utf-8")
             localise(self.out, layout.KATEX, doc_url)
+            dead = drop_dead_autolinks(self.out)
+            if dead: self.warnings.append(f"automatic links dropped, no such anchor on their page: {', '.join(sorted(set(dead)))}")
             ship_katex(self.out)
             self.warnings += ship_fonts(self.out)
             self.warnings = [w for w in self.warnings if not any(b in w for b in BENIGN)]
             return n
     return NbdevSite
+
+
+def notebook_url(web, src):
+    "The notebook a page comes from, in the repository: `repo-url`, `repo-branch` and `repo-subdir`, as Quarto's repo-actions."
+    url, branch, sub = str(web.get("repo-url") or "").rstrip("/"), web.get("repo-branch") or "main", str(web.get("repo-subdir") or "").strip("/")
+    return f"{url}/blob/{branch}/{sub + '/' if sub else ''}{src}" if url else None
+
+
+def notebook_link(web, src):
+    "A line under the page's title that links the notebook it comes from, so a reader can open and run it."
+    url = notebook_url(web, src)
+    if not url: return ""
+    path = f"{str(web.get('repo-subdir') or '').strip('/')}/{src}".lstrip("/")
+    how = "" if src.stem == "index" else ' Run it: <code>jupyter lab nbs/</code> (see <a href="index.html#start-here">Start here</a>).'
+    return ('```{=html}\n<p class="nb-source"><i class="bi bi-journal-code" aria-hidden="true"></i> This page is the notebook '
+            f'<a class="nb-source-link" href="{html.escape(url)}"><code>{html.escape(path)}</code></a>.{how}</p>\n```\n\n')
+
+
+_re_img = re.compile(r"<img\b[^>]*>", re.I)
+_re_alt = re.compile(r'\balt="([^"]*)"', re.I)
+
+def alt_text(text, title):
+    """Every image gets alt text: the cell's `#| fig-alt:` (smalldocs and Quarto put it in), else "<page title>, figure N",
+    marked `data-alt-fallback` so the browser test can say which figures still need a `fig-alt`."""
+    n = 0
+    def fix(m):
+        nonlocal n
+        n += 1
+        tag, alt = m.group(0), _re_alt.search(m.group(0))
+        if alt and alt.group(1).strip(): return tag
+        tag = _re_alt.sub("", tag) if alt else tag
+        return re.sub(r"^<img\b", f'<img alt="{html.escape(title)}, figure {n}" data-alt-fallback=""', tag, flags=re.I)
+    return _re_img.sub(fix, text)
 
 
 _re_attr = re.compile(r'\b(href|src)="([^"]*)"')
@@ -270,6 +373,27 @@ def toc_math(text):
     heads = {i: inner for _, i, inner in _re_head.findall(text) if 'class="math' in inner}
     if not heads: return text
     return _re_toc_link.sub(lambda m: m.group(1) + heads[m.group(2)] + m.group(4) if m.group(2) in heads else m.group(0), text)
+
+
+_re_id = re.compile(r'\bid="([^"]+)"')
+_re_autolink = re.compile(r'<a href="([^"#:/]+\.html)#([^"]+)"><code>(.*?)</code></a>', re.S)
+
+def drop_dead_autolinks(out):
+    """nbdev links a backticked exported name to its show_doc heading; a name with no heading on its page (a private
+    helper, a method the page does not document) would be a link to nowhere: keep the code, drop the link."""
+    pages = {p.relative_to(out).as_posix(): p for p in out.rglob("*.html")}
+    ids = {rel: set(_re_id.findall(p.read_text(encoding="utf-8"))) for rel, p in pages.items()}
+    dropped = []
+    for rel, page in pages.items():
+        text = page.read_text(encoding="utf-8")
+        def fix(m):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(rel), m.group(1)))
+            if target not in ids or html.unescape(m.group(2)) in ids[target]: return m.group(0)
+            dropped.append(f"{rel}: {m.group(1)}#{m.group(2)}")
+            return f"<code>{m.group(3)}</code>"
+        new = _re_autolink.sub(fix, text)
+        if new != text: page.write_text(new, encoding="utf-8")
+    return dropped
 
 
 def needs_network(out):
@@ -380,11 +504,27 @@ def write_readme(cache, cfg):
 
 # ---------------------------------------------------------------- the commands
 
-def build_with_quarto():
-    "Quarto is here: nbdev's own commands, unchanged."
-    for cmd in (["nbdev-docs"], ["nbdev-readme"]):
-        say(f"$ {' '.join(cmd)}")
-        subprocess.run(cmd, cwd=ROOT, check=True)
+def build_with_quarto(force=False):
+    """Quarto is here: the steps of `nbdev-docs` (processing, `quarto render`, the site moved to `_docs/`), on the same
+    processing as the offline build (reference tables, link guards, no "NoneType"), the same fallback alt text, and the
+    same README (so that README.md does not depend on which branch built it). The notebook link and previous/next
+    links come from `_quarto.yml` (`repo-actions`, `page-navigation`), which Quarto reads natively."""
+    from nbdev.quarto_render import render_quarto
+    from nbdev.quarto import _fix_quarto_nav
+    cache, cfg = proc(force=force)
+    write_readme(cache, cfg)
+    out = cache / cfg.doc_path.name
+    say(f"$ quarto render {cache.relative_to(ROOT)}")
+    render_quarto(cache, out, n_workers=0)
+    shutil.rmtree(cfg.doc_path, ignore_errors=True)
+    shutil.move(out, cfg.config_path)
+    _fix_quarto_nav(cfg.doc_path)
+    for page in cfg.doc_path.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        m = re.search(r'<h1 class="title"[^>]*>(.*?)</h1>', text, re.S)
+        title = html.unescape(re.sub(r"<[^>]+>", "", m.group(1))).strip() if m else page.stem
+        new = alt_text(text, title)
+        if new != text: page.write_text(new, encoding="utf-8")
 
 
 def build(force=False):
@@ -437,7 +577,7 @@ def main(argv=None):
     try:
         if shutil.which("quarto"):
             if a.preview: return subprocess.run(["nbdev-preview", *(["--no-browser"] if a.no_browser else []), "--port", str(a.port), "--host", a.host], cwd=ROOT).returncode
-            build_with_quarto()
+            build_with_quarto(force=a.force)
         else:
             cache, cfg, _ = build(force=a.force)
             say(f"docs built in {time.perf_counter() - t0:.1f}s (notebooks are not executed; show_doc cells are re-rendered)")

@@ -19,7 +19,7 @@ from fastcore.script import call_parse
 from fastprogress.fastprogress import master_bar, progress_bar
 
 from .losses import cross_entropy
-from .mnist import MNISTDataModule, MNISTSourceError
+from .mnist import MNISTDataModule, MNISTSourceError, _sha256_file
 from .loop import Model, accuracy
 from .optim import SGD
 from .dataloader import Dataset, DataLoader
@@ -444,12 +444,6 @@ def cli_errors(prog:str, # the command's name, which starts each message
     except (ValueError, OSError, MNISTSourceError) as e: die(f"error: {e}", 1)
 
 # %% ../nbs/05_training.ipynb #6ec3b089
-def _file_sha256(path, bufsize=1<<20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(bufsize): h.update(b)
-    return h.hexdigest()
-
 def _loss_figure(hist, title):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 3.5))
@@ -468,7 +462,7 @@ def write_run(out:str|Path, # an existing directory
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".run-{os.getpid()}-"))
     try:
         save_checkpoint(model, tmp/"model.pt")
-        metrics = {**metrics, "model_sha256": _file_sha256(tmp/"model.pt")}
+        metrics = {**metrics, "model_sha256": _sha256_file(tmp/"model.pt")}
         _write_atomic(tmp/"metrics.json", lambda f: f.write(json.dumps(metrics, indent=1).encode()))
         nh, acc = metrics.get("args", {}).get("nh", "?"), metrics.get("test_accuracy", math.nan)
         fig = _loss_figure(hist, f"784-{nh}-10 MLP, test accuracy {acc:.4f}")

@@ -254,7 +254,7 @@ def run(site, shots, chromium, search_term, search_page, bound, nbs):
                     fallback_alts += [f"{rel}: {i['alt']!r}" for i in imgs if i["fallback"]]
                     R.check(not info["machinePaths"], f"{name}: no machine paths ({', '.join(MACHINE_PATHS)})", "; ".join(info["machinePaths"][:3]))
                     R.check(not info["noneType"], f"{name}: no \"NoneType\" in the reference", f"{info['noneType']} table(s) or signature(s) show it" if info["noneType"] else "")
-                    if info["blankRows"]: R.warn(f"{name}: reference rows with no docments", ", ".join(info["blankRows"][:10]))
+                    R.check(not info["blankRows"], f"{name}: every reference row has its docments", ", ".join(info["blankRows"][:10]))
                     side = info["sidebar"]
                     cfg_links = [h for h in side if h.split("#")[0].rsplit("/", 1)[-1] in CONFIG_FILES or not h.split("#")[0].endswith(".html")]
                     R.check(bool(side) and not cfg_links, f"{name}: sidebar lists only pages", f"{len(side)} link(s)" + (f"; not pages: {cfg_links}" if cfg_links else ""))

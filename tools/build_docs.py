@@ -23,7 +23,7 @@ Where this differs from what nbdev 3 + Quarto would give:
 - nbdev's automatic links (a backticked exported name) are guarded: no link for a dunder name, for
   "PyTorch's `X`", or for a word that is also a parameter name elsewhere (`targets`); one to an anchor that its page
   lacks is dropped (see `guard_links`, `drop_dead_autolinks`);
-- an unannotated parameter defaulting to None shows no type, not "NoneType" (`no_nonetype`);
+- an unannotated parameter defaulting to None shows no type, not "NoneType", and a `**kwargs` row gets its comment (`no_nonetype`);
 - every image has alt text: the cell's `#| fig-alt:`, else "<page title>, figure N" (`alt_text`);
 - every page links its notebook under its title (`notebook_link`); `_quarto.yml` adds previous/next links;
 - the build fails on a broken link, a missing page, or an asset that would need a network.
@@ -70,10 +70,18 @@ def table_renderer():
 
 def no_nonetype(sym, md, tbl):
     """fastcore takes an unannotated parameter's type from its default, so `sched=None` shows the type "NoneType",
-    which tells a reader nothing: show such a parameter with no type, in the signature and in the table."""
+    which tells a reader nothing: show such a parameter with no type, in the signature and in the table. And fastcore's
+    docments skips the comment after `**kwargs,`, which would leave that row blank: fill it from the source."""
     try: params = inspect.signature(sym).parameters.values()
     except (TypeError, ValueError): return md, tbl
     for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:  # fastcore's docments skips the comment after `**kwargs,`
+            try: src = inspect.getsource(inspect.unwrap(sym.__init__ if inspect.isclass(sym) else sym))
+            except (TypeError, OSError): src = ""
+            if m := re.search(rf"\*\*{re.escape(p.name)}\s*,?\s*#\s*(.+)", src):
+                doc = m.group(1).strip().replace("|", "\\|")
+                tbl = re.sub(rf"^(\|\s*(?:\\?\*\\?\*)?{re.escape(p.name)}\s*\|[^|\n]*\|[^|\n]*\|)\s*\|\s*$",
+                             lambda r: f"{r.group(1)} {doc} |", tbl, flags=re.M)
         if p.annotation is inspect.Parameter.empty and p.default is None:
             md = re.sub(rf"\b{re.escape(p.name)}:\s*NoneType\s*=\s*None", f"{p.name}=None", md)
             tbl = re.sub(rf"^(\|\s*{re.escape(p.name)}\s*\|)\s*NoneType\s*\|", r"\1 |", tbl, flags=re.M)

@@ -31,14 +31,14 @@ VIEWPORTS = {"1280px": {"width": 1280, "height": 900}, "390px": {"width": 390, "
 # The walk, in order: page -> (its notebook, the start of its main definition's source, or None)
 WALK = {
     "index.html":       ("nbs/index.ipynb", None),
-    "losses.html":      ("nbs/00_losses.ipynb", "def log_softmax("),
-    "mnist.html":       ("nbs/01_mnist.ipynb", None),
-    "loop.html":        ("nbs/02_loop.ipynb", "def accuracy("),
-    "optim.html":       ("nbs/03_optim.ipynb", "class SGD("),
-    "dataloader.html":  ("nbs/04_dataloader.ipynb", "class DataLoader("),
-    "training.html":    ("nbs/05_training.ipynb", "def fit("),
-    "distributed.html": ("nbs/06_distributed.ipynb", "class DistributedSampler("),
-    "benchmarks.html":  ("nbs/07_benchmarks.ipynb", None),
+    "losses.html":      ("nbs/01_losses.ipynb", "def log_softmax("),
+    "mnist.html":       ("nbs/03_mnist.ipynb", None),
+    "loop.html":        ("nbs/04_loop.ipynb", "def accuracy("),
+    "optim.html":       ("nbs/05_optim.ipynb", "class SGD("),
+    "dataloader.html":  ("nbs/06_dataloader.ipynb", "class DataLoader("),
+    "training.html":    ("nbs/07_training.ipynb", "def fit("),
+    "distributed.html": ("nbs/09_distributed.ipynb", "class DistributedSampler("),
+    "benchmarks.html":  ("nbs/14_benchmarks.ipynb", None),
 }
 MACHINE_PATHS = ("/tmp/", "/root/")
 

@@ -10,7 +10,7 @@ case):
 1. nbdev's own processing step, the `_proc` stage of `nbdev-docs`: `refresh_quarto_yml`, `_build_modidx`,
    `nbdev_sidebar` and `proc_nbs`, which applies the directives and renders `show_doc`.
 2. `smalldocs` on the same `_quarto.yml` in `_proc/`, written to `_docs/`. Pages get the names nbdev gives them
-   (its `output-file`, so `00_losses.ipynb` -> `losses.html`), as Quarto would.
+   (its `output-file`, so `01_losses.ipynb` -> `losses.html`), as Quarto would.
 3. KaTeX (from npm, pinned and checked, cached outside the repo) is shipped inside the site, so maths renders
    without a network; links nbdev writes to the hosted docs become relative, so the offline site is whole.
 4. `README.md` from the processed index notebook, in the shape `nbdev-readme` gives.
@@ -291,7 +291,7 @@ def nbdev_site_class(out_dir, doc_url):
             self.out = Path(out_dir)  # `_docs/` in the repo, where nbdev-docs moves the site
 
         def read(self, src):
-            "Honour `output-file` (as Quarto does): nbdev names `00_losses.ipynb`'s page `losses.html`."
+            "Honour `output-file` (as Quarto does): nbdev names `01_losses.ipynb`'s page `losses.html`."
             page = super().read(src)
             of = page.front.get("output-file")
             if of: page.out = src.parent / str(of)

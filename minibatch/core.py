@@ -17,7 +17,7 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['cpu_model', 'environment', 'num_threads', 'time_fns', 'ratios', 'sha256_file', 'fsync_dir', 'sweep', 'atomic_write',
-           'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr', 'check_fit_args']
+           'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr', 'check_fit_args', 'grade']
 
 # %% ../nbs/00_core.ipynb #94029643
 def cpu_model()->str: # the CPU's model name, with family and model numbers where known
@@ -254,3 +254,12 @@ def check_fit_args(train_dl, valid_dl, epochs):
         if n == 0:
             what = "the validation set" if name == "valid_dl" else "the training set"
             raise ValueError(f"expected {name} ({what}) to hold at least one minibatch, got an empty {type(dl).__name__}")
+
+# %% ../nbs/00_core.ipynb #a263e23e
+def grade(ok:bool, # is the answer right?
+          hint:str, # what to look at again, shown when the answer is wrong
+          right:str="Right.", # shown when it is right, e.g. why it matters
+         )->bool: # `ok`, so a test can assert on it
+    "Print a one-line verdict on an exercise's answer, with a hint when it is wrong; return the verdict"
+    print(right if ok else f"Not yet. Hint: {hint}")
+    return bool(ok)

@@ -6,7 +6,7 @@ Docs: https://minibatch-dev.github.io/minibatch/benchmarks.html.md"""
 
 # %% ../nbs/14_benchmarks.ipynb #5acf2845
 from __future__ import annotations
-import copy, gc, html, json, math, os, platform, statistics, sys, tempfile, time
+import copy, gc, html, json, math, os, statistics, sys, time
 from contextlib import contextmanager
 from functools import partial
 
@@ -15,111 +15,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import TensorDataset
 from fastcore.script import call_parse
-from fastprogress.fastprogress import progress_bar
 
-from . import losses
-from .losses import (log_softmax_naive, log_softmax_logdiff, log_softmax, nll_range, nll,
-                              cross_entropy)
+from .core import cpu_model, environment, num_threads, time_fns, ratios, atomic_write, say
+from .losses import cross_entropy, cross_entropy_path
 from .mnist import MNISTDataModule
 from .optim import SGD
 from .dataloader import DataLoader
 from .training import fit, mlp
-from .distributed import free_port, run_ranks
+from .distributed import run_ranks
 
 # %% auto #0
-__all__ = ['LOSS_SHAPES', 'AR_SIZES', 'LOG_SOFTMAX_SCALES', 'cpu_model', 'environment', 'num_threads', 'time_fns', 'ratios',
-           'geomean', 'Table', 'loss_variants', 'loss_inputs', 'fwd_bwd', 'loss_times', 'loss_table', 'kernel_choices',
-           'alloc_profile', 'loss_memory', 'dataloaders', 'dataloader_times', 'dataloader_table', 'seeded_mlp',
-           'mnist_loaders', 'plain_loop', 'fit_runs', 'fit_times', 'fit_table', 'op_profile', 'py_profile',
-           'least_profiles', 'profile_table', 'extra_calls', 'dist_times', 'dist_table', 'fit_latency_bandwidth',
-           'model_ms', 'dist_summary', 'log_softmax_variants', 'log_softmax_errors', 'check_targets', 'minibatch_bench']
-
-# %% ../nbs/14_benchmarks.ipynb #60da33b2
-def cpu_model()->str: # the CPU's model name, with family and model numbers where known
-    "The CPU the timings ran on, from /proc/cpuinfo, or what `platform` knows"
-    info = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for l in f:
-                if not l.strip(): break  # the first CPU's block is enough
-                k, _, v = l.partition(":"); info.setdefault(k.strip(), v.strip())
-    except OSError: pass
-    name = info.get("model name") or platform.processor() or "unknown CPU"
-    if "cpu family" in info and "model" in info:
-        name += f" (family {info['cpu family']}, model {info['model']})"
-    return name
-
-def environment()->str: # torch version, threads, CPU count and model, python version
-    "One line saying what the timings ran on"
-    nt = torch.get_num_threads()
-    return (f"torch {torch.__version__}, {nt} thread{'s' * (nt > 1)}, {os.cpu_count()} CPUs "
-            f"({cpu_model()}), python {platform.python_version()}")
-
-# %% ../nbs/14_benchmarks.ipynb #57cc6210
-@contextmanager
-def num_threads(n:int|None, # torch threads inside the block; None or 0 leaves the count as it is
-               ):
-    "Run a block with `torch.set_num_threads(n)`, restoring the previous count after"
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise ValueError(f"expected a thread count >= 0 or None, got {n!r}")
-    before = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(before)
-
-# %% ../nbs/14_benchmarks.ipynb #3dec77ba
-def _calls_for(f, min_time):
-    "How many calls of `f` last at least `min_time` seconds (doubling, as `timeit.autorange` does)"
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n): f()
-        if time.perf_counter() - t0 >= min_time or n >= 2**20: return n
-        n *= 2
-
-# %% ../nbs/14_benchmarks.ipynb #7e8139c8
-def time_fns(fns:dict, # name -> function of no arguments to time
-             rounds:int=11, # timed rounds; each round times every function once, in rotating order
-             warmup:int=2, # untimed calls of each function before timing
-             min_time:float=0.02, # seconds each sample lasts at least (0: one call per sample)
-             pbar:bool=False, # show a progress bar over the rounds
-            )->dict: # name -> per-call seconds, one value per round
-    "Time each of `fns` in interleaved rounds (ABC, BCA, CAB, ...); return every round's per-call time"
-    if not fns: raise ValueError("expected at least one function to time, got none")
-    if rounds < 1: raise ValueError(f"expected rounds >= 1, got {rounds}")
-    names = list(fns)
-    for k in names:
-        for _ in range(warmup): fns[k]()
-    number = {k: _calls_for(fns[k], min_time) if min_time > 0 else 1 for k in names}
-    res = {k: [] for k in names}
-    gc_was_on = gc.isenabled(); gc.disable()
-    try:
-        for r in (progress_bar(range(rounds), leave=False) if pbar else range(rounds)):
-            i = r % len(names)
-            for k in names[i:] + names[:i]:
-                f, n = fns[k], number[k]
-                t0 = time.perf_counter()
-                for _ in range(n): f()
-                res[k].append((time.perf_counter() - t0) / n)
-    finally:
-        if gc_was_on: gc.enable()
-    return res
-
-# %% ../nbs/14_benchmarks.ipynb #c42b1033
-def ratios(times:dict, # name -> per-round seconds, as `time_fns` returns
-           base:str, # the name every other is divided by
-          )->dict: # name -> median over rounds of (time / time of `base` in the same round)
-    "Median per-round time ratio of each entry of `times` to `base`"
-    if base not in times: raise ValueError(f"expected base to be one of {list(times)}, got {base!r}")
-    return {k: statistics.median(a / b for a, b in zip(v, times[base])) for k, v in times.items()}
-
-def geomean(xs, # positive numbers, e.g. ratios
-           )->float: # their geometric mean
-    "Geometric mean: the right average of ratios"
-    xs = list(xs)
-    if not xs or min(xs) <= 0:
-        raise ValueError(f"expected a non-empty list of positive numbers, got {xs}")
-    return math.exp(sum(map(math.log, xs)) / len(xs))
+__all__ = ['minibatch_bench']
 
 # %% ../nbs/14_benchmarks.ipynb #b5ff1777
 def _spread(ts, base):
@@ -165,11 +71,16 @@ class Table:
 # %% ../nbs/14_benchmarks.ipynb #fbb991af
 LOSS_SHAPES = ((128, 10), (4096, 1000), (60000, 10)) # (batch, classes) of the loss benchmark
 
+def _log_softmax(x):
+    "The losses page's stable log-softmax: shift by the row maximum, then subtract the log of the sum"
+    m = x.max(-1, keepdim=True).values
+    return x - m - (x - m).exp().sum(-1, keepdim=True).log()
+
 def loss_variants()->dict: # name -> loss(logits, targets), the baseline `F.cross_entropy` first
     "The cross-entropy implementations compared with PyTorch's"
     return {"F.cross_entropy": F.cross_entropy,
-            "range-index nll": lambda x, y: nll_range(log_softmax(x), y),
-            "gather nll": lambda x, y: nll(log_softmax(x), y),
+            "range-index nll": lambda x, y: -_log_softmax(x)[range(len(y)), y].mean(),
+            "gather nll": lambda x, y: -_log_softmax(x).gather(1, y[:, None]).mean(),
             "fused cross_entropy": cross_entropy}
 
 # %% ../nbs/14_benchmarks.ipynb #3065f27a
@@ -216,19 +127,18 @@ def loss_table(times:dict, # from `loss_times`
     rows = []
     for k in times[shapes[0]]:
         row = {"variant": k} | {f"{n}x{c}": cols[(n, c)][k] for n, c in shapes}
-        if not ms: row["geomean"] = geomean(cols[s][k] for s in shapes)
+        if not ms: row["geomean"] = statistics.geometric_mean(cols[s][k] for s in shapes)
         rows.append(row)
     title = ("median ms per forward+backward" if ms else
              "forward+backward time / F.cross_entropy's (float32, 1 thread; < 1 is faster)")
     return Table(rows, title=title)
 
 # %% ../nbs/14_benchmarks.ipynb #3b0c1a02
-def kernel_choices()->Table|None: # a row per shape bucket the fused loss has timed; None if there are none
-    "The fused `cross_entropy`'s run-time path choices so far, from `minibatch.losses.cross_entropy_paths`"
-    get = getattr(losses, "cross_entropy_paths", None)  # absent from builds that choose by a fixed rule
-    rows = get() if get is not None else []
-    if not rows: return None
-    return Table(rows, title="fused cross_entropy: the path chosen per shape bucket, on this CPU")
+def kernel_choices(shapes=LOSS_SHAPES, # (n, c) shapes to ask about
+                  )->Table: # a row per shape: the path `cross_entropy` takes for float32 on the CPU
+    "The fused `cross_entropy`'s path for each shape, from its fixed rule `minibatch.losses.cross_entropy_path`"
+    return Table([{"shape": f"{n}x{c}", "path": cross_entropy_path(n, c)} for n, c in shapes],
+                 title="fused cross_entropy: the path its rule gives each shape (float32, CPU)")
 
 # %% ../nbs/14_benchmarks.ipynb #c7a833e2
 @contextmanager
@@ -494,7 +404,7 @@ def _dist_worker(rank, world, cfg):
         for _ in range(3): dist.all_reduce(t)
         dist.barrier()
         ar[n] = _median_ms(partial(dist.all_reduce, t), cfg["reps"])
-    del ddp, opts  # DDP's reducer goes before run_ranks destroys the process group, not at exit
+    ddp = None; opts.clear()  # DDP's reducer goes before run_ranks destroys the process group, not at exit
     gc.collect()
     dist.barrier()  # no rank closes its connections while the other still reads from them
     return res, ar  # plain dicts of floats: run_ranks hands them back through torch.save
@@ -559,16 +469,17 @@ def dist_summary(d:dict, # from `dist_times`
     t = {k: statistics.median(v) for k, v in d["steps"].items()}
     t1, th, t2 = t["1 rank, batch 128"], t["1 rank, batch 64"], t["2 ranks (DDP), batch 64 each"]
     r = ratios(d["steps"], "1 rank, batch 128")["2 ranks (DDP), batch 64 each"]
-    c, tar, extra = (t1 - th) / 64, model_ms(n_params, alpha_us, beta), t2 - th
+    c, tar, pred, extra = (t1 - th) / 64, d["allreduce"][n_params], model_ms(n_params, alpha_us, beta), t2 - th
     head = (f"Measured on {cpu}, {os.cpu_count()} CPUs: one step on 1 rank took {t1:.2f} ms at batch "
             f"128; with 2 DDP ranks at 64 each it took {t2:.2f} ms, **{r:.2f}x** the 1-rank time "
             f"({'faster' if r < 1 else 'slower'}). The all-reduce of the {n_params:,} parameters alone "
-            f"costs {d['allreduce'][n_params]:.2f} ms measured ({tar:.2f} ms by the model, of which the "
-            f"latency α is {alpha_us / 1e3:.2f} ms), and one rank's compute on 64 samples {th:.2f} ms, "
+            f"costs {tar:.2f} ms measured; the latency + bandwidth model, fitted without that size, predicts "
+            f"{pred:.2f} ms ({pred / tar:.2f}x the measurement; its latency $\\alpha$ alone is {alpha_us / 1e3:.2f} ms). "
+            f"One rank's compute on 64 samples took {th:.2f} ms, "
             f"so the 2-rank step spent {extra:.2f} ms beyond its own compute. ")
     if c <= 0:
         return head + "The two 1-rank timings give no per-sample cost, so no break-even batch follows."
-    return head + (f"A step costs about {c * 1e3:.1f} µs more per sample. With only the all-reduce's own "
+    return head + (f"A step costs about {c * 1e3:.1f} µs more per sample. With only the measured all-reduce's "
                    f"cost, splitting a global batch across 2 ranks would pay above about "
                    f"**{2 * tar / c:,.0f} samples per step**; with all that the 2-rank step added here, "
                    f"above about **{2 * extra / c:,.0f}**. Both fall as the arithmetic per sample grows "
@@ -580,9 +491,9 @@ LOG_SOFTMAX_SCALES = tuple(10 ** (i / 4) for i in range(17)) # 1 to 1e4, four pe
 
 def log_softmax_variants()->dict: # name -> log_softmax(x) over the last dimension
     "The log_softmax forms of the losses page, and PyTorch's"
-    return {"naive": log_softmax_naive,
-            "log(a/b)": log_softmax_logdiff,
-            "stable (ours)": log_softmax,
+    return {"naive": lambda x: (x.exp() / x.exp().sum(-1, keepdim=True)).log(),
+            "log(a/b)": lambda x: x - x.exp().sum(-1, keepdim=True).log(),
+            "stable (ours)": _log_softmax,
             "F.log_softmax": partial(F.log_softmax, dim=-1)}
 
 def log_softmax_errors(scales=LOG_SOFTMAX_SCALES, # logit scales to try
@@ -637,22 +548,15 @@ def check_targets(loss:dict|None=None, # from `loss_times`
     return Table(rows, title="targets (times are medians of per-round ratios)")
 
 # %% ../nbs/14_benchmarks.ipynb #4f4b61c8
-def _log(msg): print(msg, file=sys.stderr, flush=True)
+def _log(msg): say(msg, "minibatch-bench")
 
 def _fail(msg):
-    _log(f"minibatch-bench: error: {msg}")
+    _log(f"error: {msg}")
     sys.exit(2)
 
 def _write_json(path, obj):
-    "Write `obj` as JSON to `path` atomically: a temporary file in the same folder, then a rename"
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f: json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
-        raise
+    "Write `obj` as JSON to `path` with core's atomic writer: the whole file or none"
+    atomic_write(path, json.dumps(obj, indent=1).encode())
 
 def _judge(got, measure, recheck):
     "Targets for the measurements in `got`; with `recheck`, measure again what is behind a missed one"
@@ -679,8 +583,8 @@ def _bench(quick, rounds, save, check, dist):
     got["memory"] = loss_memory()
     show(got["memory"])
     step(3, "MNIST")
-    dm = MNISTDataModule()
-    (X, y), (Xv, yv) = dm.as_matrix("trn"), dm.as_matrix("tst")
+    dm = MNISTDataModule(valid=10_000)
+    (X, y), (Xv, yv) = dm.as_matrix("trn"), dm.as_matrix("val")
     step(4, "DataLoader epochs")
     measure["loader"] = lambda: dataloader_times(X, y, rounds=3 if quick else 9, pbar=pbar)
     got["loader"] = measure["loader"]()
@@ -717,7 +621,7 @@ def _bench(quick, rounds, save, check, dist):
         _log(f"wrote {save}")
     missed = [r["target"] for r in tg if r["met"] != "yes"]
     if check and missed:
-        _log("minibatch-bench: missed targets:\n" + "\n".join(f"  {m}" for m in missed))
+        _log("missed targets:\n" + "\n".join(f"  {m}" for m in missed))
         sys.exit(1)
 
 # %% ../nbs/14_benchmarks.ipynb #a7d77cf4

@@ -17,7 +17,8 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['cpu_model', 'environment', 'num_threads', 'time_fns', 'ratios', 'sha256_file', 'fsync_dir', 'sweep', 'atomic_write',
-           'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr', 'check_fit_args', 'grade']
+           'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr', 'check_fit_args',
+           'check_workers', 'check_sampling', 'grade']
 
 # %% ../nbs/00_core.ipynb #94029643
 def cpu_model()->str: # the CPU's model name, with family and model numbers where known
@@ -254,6 +255,67 @@ def check_fit_args(train_dl, valid_dl, epochs):
         if n == 0:
             what = "the validation set" if name == "valid_dl" else "the training set"
             raise ValueError(f"expected {name} ({what}) to hold at least one minibatch, got an empty {type(dl).__name__}")
+
+# %% ../nbs/00_core.ipynb #c0dl0001
+def check_workers(num_workers:int, # worker processes; 0 loads in the main process
+                  timeout:float, # seconds to wait for a batch from a worker
+                  prefetch_factor:int|None, # batches each worker loads ahead
+                  persistent_workers:bool, # keep workers between epochs?
+                  multiprocessing_context:object|None, # how workers start
+                 )->int|None: # the prefetch factor: 2 with workers unless given
+    "torch's `DataLoader` checks of the worker arguments, with torch's messages (and `timeout` without workers refused at once)"
+    if num_workers < 0:
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+    if timeout < 0: raise ValueError("timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 to "
+                         "enable multiprocessing, otherwise set prefetch_factor to None.")
+    if num_workers > 0 and prefetch_factor is None: prefetch_factor = 2
+    elif prefetch_factor is not None and prefetch_factor < 0:
+        raise ValueError("prefetch_factor option should be non-negative")
+    if persistent_workers and num_workers == 0: raise ValueError("persistent_workers option needs num_workers > 0")
+    if multiprocessing_context is not None and num_workers == 0:
+        raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                         f"(num_workers > 0), but got num_workers={num_workers}")
+    if timeout > 0 and num_workers == 0:  # torch fails later, at iter(), with an AssertionError
+        raise ValueError(f"expected timeout=0 without worker processes, got timeout={timeout} with num_workers=0")
+    return prefetch_factor
+
+def check_sampling(dataset, # map-style (`__getitem__`) or a `torch.utils.data.IterableDataset`
+                   batch_size:int|None, # samples per batch, or None
+                   shuffle:bool|None, # True, False or None
+                   sampler, # iterable of indices, or None
+                   batch_sampler, # iterable of index lists, or None
+                   drop_last:bool, # drop a short last batch?
+                   generator=None, # a `torch.Generator`, or None
+                   collate_fn=None, # a callable, or None
+                  )->bool: # `shuffle` as a bool
+    "torch's `DataLoader` checks of how samples are chosen and batched, with torch's messages, and ours for what torch lets through"
+    from torch.utils.data import IterableDataset
+    if isinstance(dataset, IterableDataset):
+        what = "DataLoader with IterableDataset: expected unspecified"
+        if shuffle not in {False, None}: raise ValueError(f"{what} shuffle option, but got shuffle={shuffle}")
+        if sampler is not None: raise ValueError(f"{what} sampler option, but got sampler={sampler}")
+        if batch_sampler is not None: raise ValueError(f"{what} batch_sampler option, but got batch_sampler={batch_sampler}")
+    elif not hasattr(dataset, "__getitem__"):
+        raise ValueError(f"expected a dataset with __getitem__ or an IterableDataset, got {type(dataset).__name__}")
+    if sampler is not None and shuffle: raise ValueError("sampler option is mutually exclusive with shuffle")
+    if shuffle is not None and not isinstance(shuffle, bool):
+        raise ValueError(f"expected shuffle to be True, False or None, got {shuffle!r}")
+    if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+        raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
+    if batch_sampler is None and batch_size is None and drop_last:
+        raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+    if batch_sampler is None and batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
+        raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+    if not isinstance(drop_last, bool): raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"expected a torch.Generator or None, got {type(generator).__name__}")
+    if collate_fn is not None and not callable(collate_fn):
+        raise ValueError(f"expected a callable collate_fn, got {type(collate_fn).__name__}")
+    return bool(shuffle)
+
 
 # %% ../nbs/00_core.ipynb #a263e23e
 def grade(ok:bool, # is the answer right?

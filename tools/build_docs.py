@@ -1,14 +1,24 @@
 #!/usr/bin/env python
 """Build the documentation site into `_docs/` and `README.md` from `nbs/index.ipynb`.
 
-    python tools/build_docs.py            # build the site and README.md
-    python tools/build_docs.py --preview  # build, serve on localhost, rebuild on every notebook change
+    python tools/build_docs.py                      # build the site into _docs/, and README.md
+    python tools/build_docs.py --out /tmp/site      # build into another folder (README.md untouched unless --readme)
+    python tools/build_docs.py --preview            # build, serve on localhost, rebuild on every notebook change
+
+Safe to run while notebooks are being edited and while another build runs: the build works on a private snapshot of
+`nbs/` in a temporary folder of its own (a notebook caught half-written is read again until it parses), processes and
+renders there, and only then swaps the finished site into `--out` with a rename, so a reader of `--out` sees the old
+site or the new one, never a mixture. Nothing else in the checkout is written, except README.md (by default).
+
+The sidebar is `nbs/sidebar.yml` (nbdev's custom sidebar): the one list of the walk and the pages under the hood,
+read by Quarto, by smalldocs and by the tests (`tools/site_map.py`). An entry whose notebook does not exist yet is left
+out of the build, with a note.
 
 With `quarto` on PATH this runs the steps of `nbdev-docs` with Quarto (see `build_with_quarto`). Without it (the usual
 case):
 
-1. nbdev's own processing step, the `_proc` stage of `nbdev-docs`: `refresh_quarto_yml`, `_build_modidx`,
-   `nbdev_sidebar` and `proc_nbs`, which applies the directives and renders `show_doc`.
+1. nbdev's own processing step, the `_proc` stage of `nbdev-docs`: `refresh_quarto_yml`, `nbdev_sidebar` and
+   `proc_nbs`, which applies the directives and renders `show_doc` (the module index `_modidx.py` is nbdev-export's).
 2. `smalldocs` on the same `_quarto.yml` in `_proc/`, written to `_docs/`. Pages get the names nbdev gives them
    (its `output-file`, so `01_losses.ipynb` -> `losses.html`), as Quarto would.
 3. KaTeX (from npm, pinned and checked, cached outside the repo) is shipped inside the site, so maths renders
@@ -24,9 +34,17 @@ Where this differs from what nbdev 3 + Quarto would give:
   "PyTorch's `X`", or for a word that is also a parameter name elsewhere (`targets`); one to an anchor that its page
   lacks is dropped (see `guard_links`, `drop_dead_autolinks`);
 - an unannotated parameter defaulting to None shows no type, not "NoneType", and a `**kwargs` row gets its comment (`no_nonetype`);
-- every image has alt text: the cell's `#| fig-alt:`, else "<page title>, figure N" (`alt_text`);
+- every reference entry is titled with its own symbol: methods added with `@fc.patch` (nbdev only knows a bare
+  `@patch`) get `show_doc(Class.method)`, not `show_doc(None)`; an entry the notebook documents itself is not added
+  a second time; dunders keep their underscores (`Module.__repr__`); a class shows `class Name(...)`, not `def`
+  (`reference_fixes`, `table_renderer`);
+- every image has alt text: the cell's `#| fig-alt:`, else "<page title>, figure N" (`alt_text`), and a figure
+  opens full size on a tap: smalldocs' inline image is written to a file beside the page and linked (`lightbox`;
+  Quarto's own `lightbox` does this on the Quarto path);
+- a solution cell (`#| code-fold: true`, `#| code-summary: "Solution"`) is a collapsed `<details>`, as in Quarto;
 - every page links its notebook under its title (`notebook_link`); `_quarto.yml` adds previous/next links;
-- the build fails on a broken link, a missing page, or an asset that would need a network.
+- the build fails (exit 1) on a broken link, a missing page, an asset that would need a network, or a notebook that
+  nbdev's processing cannot process; the rest of the site is still written, so that it can be looked at.
 The build executes no notebook: nbdev's processing re-runs only exported, import and show_doc cells.
 """
 import argparse, base64, hashlib, html, inspect, json, os, posixpath, re, shutil, subprocess, sys, tarfile, tempfile, threading, time
@@ -40,7 +58,7 @@ KATEX_FILES = ("katex.min.js", "katex.min.css", "contrib/auto-render.min.js")
 FONTS = {"Source Sans Pro": ("@fontsource/source-sans-pro", "5.3.0",
                              "sha512-nd96qXI4stbyRPNEygS2cNhMkAc1kkW9+ORmIOK0oelPTyiitRPk/+9+HUuUYuEjwRRkK/+Gat2J9/NMJest/A==")}
 # Quarto-isms smalldocs reports but that change nothing on an HTML site
-BENIGN = ("unknown key format-links", "format commonmark is not built", "format.html.keep-md is ignored",
+BENIGN = ("unknown key format-links", "lightbox", "format commonmark is not built", "format.html.keep-md is ignored",
           "output-file is not read by smalldocs")
 
 
@@ -64,8 +82,116 @@ def table_renderer():
             try: tbl = DocmentTbl(self.sym)._repr_markdown_()
             except Exception: tbl = ''  # a symbol without a signature (a constant, a builtin): the signature block stays alone
             md, tbl = no_nonetype(self.sym, md, tbl)
-            return md + ('\n\n' + tbl if tbl else '')
+            md = entry_title(self.sym, md)
+            if self.nm in SOURCE_SHOWN and (m := _re_sig_block.search(md)):
+                # the exported source, right below this entry, already shows the signature with a comment per
+                # parameter: the entry keeps its title and docstring, and folds the signature with the table
+                md = md[:m.start()] + md[m.end():]
+                return md.rstrip() + '\n\n' + folded_table(tbl, m.group(0), "Signature and parameters")
+            return md + ('\n\n' + folded_table(tbl) if tbl else '')
     return TableRenderer
+
+
+SOURCE_SHOWN = set()  # names whose entry comes with its exported source (`#| exports`), filled as nbdev adds entries
+_re_sig_block = re.compile(r"```python\n.*?\n```", re.S)
+
+def folded_table(tbl, sig="", what="Parameters"):
+    """The docments table in a closed `<details>`: the signature above it already names every parameter, and the
+    exported source above an entry shows each one's comment; a reader who wants the table opens it with one tap.
+    A walk page stays within its budget without dropping a word of the reference."""
+    n = max(0, sum(1 for l in tbl.splitlines() if l.startswith("|")) - 2)
+    if not n and not sig: return tbl
+    body = "\n\n".join(x for x in (sig, tbl if n else "") if x)
+    return f'<details class="sd-params">\n<summary>{what} ({n})</summary>\n\n{body}\n\n</details>'
+
+
+_re_title = re.compile(r"^(#{1,6} )(.+)$", re.M)
+_re_sig = re.compile(r"(```python\n)(?:async )?def (\w+)(.*?)(\n```)", re.S)
+
+def entry_title(sym, md):
+    """A reference entry's heading keeps a dunder's underscores (Markdown reads `Module.__repr__` as `Module.**repr**`),
+    and a class's signature reads `class Name(...)`, as Sphinx and PyTorch's docs write a constructor, not `def Name(...):`."""
+    md = _re_title.sub(lambda m: m.group(1) + m.group(2).replace("_", r"\_"), md, count=1)
+    if inspect.isclass(sym):
+        md = _re_sig.sub(lambda m: f"{m.group(1)}class {m.group(2)}{re.sub(r':$', '', m.group(3).rstrip())}{m.group(4)}", md, count=1)
+    return md
+
+
+def _decor_name(d):
+    "A decorator's name, also when written as an attribute (`fc.patch`) or called (`patch(as_prop=True)`)."
+    import ast
+    f = d.func if isinstance(d, ast.Call) else d
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+
+def reference_fixes():
+    """nbdev names a method added by `@patch` as `Class.method`, but only when the decorator is spelt `patch` or
+    `patch_to`: with `@fc.patch` it documents `show_doc(__repr__)`, which fastcore's patch leaves as None, so the page
+    shows an entry for `show_doc` itself. And a method the notebook documents with its own `show_doc(Class.method)` is
+    added again, because nbdev compares the bare name. Recognise `fc.patch`/`fastcore.basics.patch`, and add no
+    second entry for a name already documented on the page."""
+    import ast
+    from nbdev import doclinks, showdoc, processors as P
+    if getattr(P.add_show_docs.begin, "_fixed", False): return
+
+    def patch_name(o):
+        if not isinstance(o, (ast.FunctionDef, ast.AsyncFunctionDef)): return o.name
+        d = next((d for d in o.decorator_list if _decor_name(d) in ("patch", "patch_to")), None)
+        if d is None: return o.name
+        if _decor_name(d) == "patch":
+            a = o.args.args[0].annotation if o.args.args else None
+            if a is None: return o.name
+            if isinstance(a, ast.BinOp): return doclinks._binop_leafs(a, o)
+        else:
+            if not getattr(d, "args", None): return o.name
+            a = d.args[0]
+        return doclinks._sym_nm(a, o)
+    doclinks.patch_name = showdoc.patch_name = patch_name
+
+    def add_fold(cell):
+        """nbdev shows an `exports` cell's source open under "Exported source". A cell that defines only private names
+        (plumbing behind the lesson: `_Batches`, `_torch_loader`) is shown folded instead, as a closed `<details>` a tap
+        opens: still on the page, in the notebook's order, but the lesson's own code is what the eye meets."""
+        if cell.cell_type != 'code' or 'exports' not in cell.directives_: return
+        fold = "true" if private_only(cell.source) else "show"
+        what = "Exported source (plumbing)" if fold == "true" else "Exported source"
+        cell.source = f'#| code-fold: {fold}\n#| code-summary: "{what}"\n{cell.source}'
+    P.add_fold = add_fold
+
+    orig = P.add_show_docs.begin
+    def begin(self):
+        orig(self)
+        shown, keep, auto = set(), [], lambda c: getattr(c, "has_sd", False)
+        names = lambda c: re.findall(r"^\s*show_doc\(\s*([\w.]+)", c.source or "", re.M) if c.cell_type == "code" else []
+        explicit = {n for c in self.nb.cells if not auto(c) for n in names(c)}
+        prev = None
+        for c in self.nb.cells:
+            n = names(c)[0] if auto(c) and names(c) else None
+            if n is not None and (n in explicit or n in shown): continue  # documented already on this page
+            if n is not None:
+                shown.add(n)
+                src = prev if prev is not None and not auto(prev) else None
+                if src is not None and 'exports' in (src.directives_ or {}): SOURCE_SHOWN.add(n)
+            if not auto(c): prev = c
+            keep.append(c)
+        self.nb.cells = keep
+    begin._fixed = True
+    P.add_show_docs.begin = begin
+
+
+def private_only(src):
+    "Does this cell define names (functions, classes, assignments) and all of them private (`_name`)?"
+    import ast
+    try: tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith("#|")))
+    except SyntaxError: return False
+    names = []
+    if any(isinstance(o, (ast.Import, ast.ImportFrom)) for o in tree.body): return False  # a page's imports show
+    for o in tree.body:
+        if isinstance(o, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names.append(o.name)
+        elif isinstance(o, (ast.Assign, ast.AnnAssign)):
+            for t in (o.targets if isinstance(o, ast.Assign) else [o.target]):
+                names += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return bool(names) and all(n.startswith("_") for n in names)
 
 
 def no_nonetype(sym, md, tbl):
@@ -158,35 +284,145 @@ def imports_only(notes):
     P.exec_show_docs.__call__ = call
 
 
-def proc(force=False):
-    "Run the `_proc` stage of `nbdev-docs` (no Quarto needed): returns the `_proc` folder and nbdev's config."
-    import nbdev.doclinks, nbdev.showdoc
+SNAPSHOT_SKIP = {"_proc", "_docs", "_site", "__pycache__", ".ipynb_checkpoints"}
+
+def read_whole(f, bound=120):
+    """A notebook's bytes once they parse as JSON: an editor (or nbdev-clean) may be writing it right now, so a read
+    that does not parse is repeated until one does. `bound` seconds is only the last-resort limit."""
+    t0 = time.monotonic()
+    while True:
+        data = f.read_bytes()
+        try:
+            json.loads(data)
+            return data
+        except ValueError as e:
+            if time.monotonic() - t0 > bound: raise DocsError(f"{f} did not parse as JSON for {bound} s: {e}") from e
+            time.sleep(0.05)
+
+
+def snapshot(work, nbs=None):
+    """Copy what the build reads into the private folder `work`: `pyproject.toml`, `nbs/` (every notebook whole) and a
+    link to the package, so that nbdev's config, `_proc` and the output are this build's own. Returns notes."""
+    nbs, dst, notes = Path(nbs or ROOT / "nbs"), work / "nbs", []
+    shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
+    from nbdev.config import get_config
+    lib = get_config(ROOT).lib_path
+    (work / lib.name).symlink_to(lib, target_is_directory=True)
+    for f in sorted(nbs.rglob("*")):
+        rel = f.relative_to(nbs)
+        if any(part.startswith(".") or part in SNAPSHOT_SKIP for part in rel.parts) or not f.is_file(): continue
+        d = dst / rel
+        d.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if f.suffix == ".ipynb": d.write_bytes(read_whole(f)); shutil.copystat(f, d)
+            else: shutil.copy2(f, d)
+        except FileNotFoundError: notes.append(f"{rel} was removed while the build read it: left out")
+    notes += prune_sidebar(dst / "sidebar.yml")
+    return notes
+
+
+def prune_sidebar(path):
+    "Leave out of the snapshot's sidebar the entries whose notebook does not exist (yet): Quarto would fail on them."
+    import yaml
+    if not path.is_file(): return []
+    d, gone = yaml.safe_load(path.read_text(encoding="utf-8")) or {}, []
+    def keep(contents):
+        out = []
+        for c in contents or []:
+            if isinstance(c, dict) and "contents" in c:
+                c = {**c, "contents": keep(c["contents"])}
+                if c["contents"] or c.get("href"): out.append(c)
+                continue
+            href = c if isinstance(c, str) else c.get("href") if isinstance(c, dict) else None
+            if href and "://" not in href and not (path.parent / href).exists(): gone.append(href); continue
+            out.append(c)
+        return out
+    sb = (d.get("website") or {}).get("sidebar")
+    for bar in (sb if isinstance(sb, list) else [sb]):
+        if isinstance(bar, dict) and "contents" in bar: bar["contents"] = keep(bar["contents"])
+    if gone: path.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
+    return [f"sidebar.yml lists {', '.join(gone)}, not written yet: left out of this build"] if gone else []
+
+
+def proc(work):
+    """Run the `_proc` stage of `nbdev-docs` (no Quarto needed) on the snapshot in `work`: returns `work/_proc` and
+    nbdev's config (whose `config_path` is `work`)."""
+    import nbdev.showdoc
     from nbdev.config import get_config
     from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar, _chk_nbdev_yml
-    from nbdev.serve import proc_nbs
-    cfg = get_config()
-    os.chdir(cfg.config_path)  # as `_pre_docs`: nbdev reads its config from the cwd downstream
+    os.chdir(work)  # as `_pre_docs`: nbdev reads its config from the cwd downstream, here the snapshot's
+    cfg = get_config(work)
     refresh_quarto_yml()
     _chk_nbdev_yml(cfg.nbs_path)
-    nbdev.doclinks._build_modidx()
-    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # a no-op with custom_sidebar = true: nbs/sidebar.yml is written by hand
     # In this process (n_workers=0), so that the processing, which re-runs show_doc, uses the patches above.
     nbdev.showdoc.BasicMarkdownRenderer = table_renderer()
+    reference_fixes()
     unlinked = set()
     guard_links(cfg.lib_path.name, unlinked)
     notes = []
     imports_only(notes)
-    # nbdev re-processes a notebook only when it is newer than its `_proc` copy; a change to this script changes every page
-    cache = cfg.config_path / "_proc"
-    force = force or (cache.exists() and cache.stat().st_mtime < Path(__file__).stat().st_mtime)
-    try: cache = proc_nbs(cfg.nbs_path, n_workers=0, force=force)
-    except Exception as e:
-        hint = ("\nnbdev's processing step re-runs exported cells, imports and show_doc cells (nbdev-docs does the same): "
-                "the cells it needs must run on their own, in order") if "Error in" in str(e) else ""
-        raise DocsError(f"nbdev's processing step failed: {type(e).__name__}: {e}{hint}") from e
+    cache, failed = proc_each(cfg)
     for n in notes: say(f"  note: {n}")
     if unlinked: say(f"  note: not linked to our own names (another thing of that name is meant): {', '.join(sorted(unlinked))}")
-    return Path(cache), cfg
+    return cache, cfg, failed
+
+
+def proc_each(cfg):
+    """nbdev's `proc_nbs` (in this process), one notebook at a time, so that one notebook that fails to process (while
+    others edit it) costs its own page, not the site: returns `_proc` and the problems, one line per failed notebook."""
+    from nbdev.serve import _proc_file
+    from nbdev.doclinks import nbglob
+    import nbdev.serve_drv
+    path, cache, failed = cfg.nbs_path, cfg.config_path / "_proc", []
+    files = list(nbglob(path, func=Path, file_glob="", file_re=""))
+    files += [path / f for f in ("_quarto.yml", "_brand.yml") if (path / f).exists()]
+    files += list(nbglob(path, func=Path, file_glob="_metadata.y*ml", skip_file_re="^[.]"))
+    if (path / "_extensions").exists(): files += list(nbglob(path / "_extensions", func=Path, file_glob="", file_re="", skip_file_re="^[.]"))
+    cache.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        res = _proc_file(f, cache, path)
+        if not res: continue
+        try: nbdev.serve_drv.main(res)
+        except Exception as e:
+            failed.append(f"{Path(f).name}: nbdev's processing step failed (its page is left out): {type(e).__name__}: "
+                          f"{str(e).strip()[-600:]}\n    (it re-runs exported cells, imports and show_doc cells, as nbdev-docs does: "
+                          "the cells it needs must run on their own, in order)")
+            Path(res[1]).unlink(missing_ok=True)
+        finally: os.environ.pop("IN_TEST", None)  # serve_drv sets it for the processing, and leaves it on an error
+    return cache, failed
+
+
+def publish(built, out, work):
+    """Put the finished site `built` at `out` with renames: the old site moves aside into `work` (this build's private
+    folder, on the same filesystem), the new one moves in. Another build doing the same at the same moment is never
+    mixed with: whichever rename comes last wins whole."""
+    out, old = Path(out), Path(work) / "old-site"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    while True:
+        shutil.rmtree(old, ignore_errors=True)
+        try: os.rename(out, old)
+        except FileNotFoundError: pass
+        try:
+            os.rename(built, out)
+            break
+        except OSError as e:
+            if e.errno == 18: shutil.copytree(built, out); break  # EXDEV: another filesystem (only when `out` is absent)
+            if time.monotonic() - t0 > 60: raise  # another build put its site there between our two renames: again
+
+
+def work_dir(out):
+    "A private folder for one build, on the filesystem of `out` (so the finished site moves in with a rename)."
+    out = Path(out).resolve()
+    try:
+        out.relative_to(ROOT)
+        base = ROOT / "build"  # ignored by git
+    except ValueError: base = out.parent
+    if any(part.startswith(".") or part in ("_proc", "_docs", "_site") for part in base.parts[1:]):
+        base = Path(tempfile.gettempdir())  # nbdev's processing skips any file under such a folder
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="docs-build-", dir=base))
 
 
 def doc_pages(cache):
@@ -309,7 +545,7 @@ def nbdev_site_class(out_dir, doc_url):
             n = super().build()
             for page in self.pages.values():
                 f = self.out / page.out
-                if f.is_file(): f.write_text(alt_text(f.read_text(encoding="utf-8"), page.title), encoding="utf-8")
+                if f.is_file(): f.write_text(lightbox(alt_text(f.read_text(encoding="utf-8"), page.title), f), encoding="utf-8")
             localise(self.out, layout.KATEX, doc_url)
             dead = drop_dead_autolinks(self.out)
             if dead: self.warnings.append(f"automatic links dropped, no such anchor on their page: {', '.join(sorted(set(dead)))}")
@@ -351,6 +587,27 @@ def alt_text(text, title):
         tag = _re_alt.sub("", tag) if alt else tag
         return re.sub(r"^<img\b", f'<img alt="{html.escape(title)}, figure {n}" data-alt-fallback=""', tag, flags=re.I)
     return _re_img.sub(fix, text)
+
+
+_re_data_img = re.compile(r'<img\b[^>]*?\bsrc="data:image/(png|jpeg|gif|webp);base64,([^"]+)"[^>]*>', re.I)
+
+def lightbox(text, page):
+    """A figure opens full size on a tap, as Quarto's `lightbox: true` does: smalldocs inlines a cell's image as a data
+    URI; write it to a file beside the page (`<page>_files/figure-html/`, Quarto's place) and link it, so a phone can
+    open the picture at its natural size and zoom it. The page also gets lighter."""
+    n = 0
+    def fix(m):
+        nonlocal n
+        if 'class="lightbox"' in text[max(0, m.start() - 200):m.start()]: return m.group(0)
+        n += 1
+        ext = "jpg" if m.group(1).lower() == "jpeg" else m.group(1).lower()
+        rel = f"{page.stem}_files/figure-html/figure-{n}.{ext}"
+        f = page.parent / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(base64.b64decode(m.group(2)))
+        img = m.group(0).replace(f"data:image/{m.group(1)};base64,{m.group(2)}", rel)
+        return f'<a href="{rel}" class="lightbox" title="Open the figure full size">{img}</a>'
+    return _re_data_img.sub(fix, text)
 
 
 _re_attr = re.compile(r'\b(href|src)="([^"]*)"')
@@ -419,19 +676,19 @@ def needs_network(out):
     return bad
 
 
-def smalldocs_build(cache, cfg):
-    "Render `_proc` with smalldocs into `_docs/`; fail on broken links, missing pages or a page that needs a network."
+def smalldocs_build(cache, cfg, out):
+    """Render `_proc` with smalldocs into `out`. Returns (pages, problems): broken links, missing pages, a page that
+    needs a network."""
     from smalldocs.config import load
-    Site = nbdev_site_class(cfg.doc_path, cfg.doc_url)
+    Site = nbdev_site_class(out, cfg.doc_url)
     site = Site(load(cache), quiet=True)
     n = site.build()
     for w in site.warnings:
         if ": broken link " not in w: say(f"  smalldocs warning: {w}")  # those are listed below, as problems
     problems = [f"broken link in {src}: {href}" for src, href in site.broken]
-    missing = [f"{src} -> {out} was not written" for src, out in doc_pages(cache).items() if not (site.out / out).is_file()]
+    missing = [f"{src} -> {o} was not written" for src, o in doc_pages(cache).items() if not (site.out / o).is_file()]
     problems += missing + [f"needs a network: {b}" for b in needs_network(site.out)]
-    if problems: raise DocsError("the site has problems:\n  " + "\n  ".join(problems))
-    return n
+    return n, problems
 
 
 # ---------------------------------------------------------------- README.md from the processed index notebook
@@ -500,70 +757,79 @@ def readme_md(nb_path, cfg):
     return "\n\n".join(p for p in parts if p.strip()) + "\n", files
 
 
-def write_readme(cache, cfg):
-    "Write README.md (and any pictures it shows) from the processed index notebook."
+def write_readme(cache, cfg, root=ROOT):
+    "Write README.md (and any pictures it shows) into `root` from the processed index notebook, each file by a rename."
+    if not (cache / cfg.readme_nb).is_file(): raise DocsError(f"README.md not written: {cfg.readme_nb} was not processed")
     text, files = readme_md(cache / cfg.readme_nb, cfg)
-    for name, data in files.items():
-        p = cfg.config_path / name
+    for name, data in {**files, "README.md": text.encode("utf-8")}.items():
+        p = root / name
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    (cfg.config_path / "README.md").write_text(text, encoding="utf-8")
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, p)
 
 
 # ---------------------------------------------------------------- the commands
 
-def build_with_quarto(force=False):
-    """Quarto is here: the steps of `nbdev-docs` (processing, `quarto render`, the site moved to `_docs/`), on the same
-    processing as the offline build (reference tables, link guards, no "NoneType"), the same fallback alt text, and the
-    same README (so that README.md does not depend on which branch built it). The notebook link and previous/next
-    links come from `_quarto.yml` (`repo-actions`, `page-navigation`), which Quarto reads natively."""
+def build_with_quarto(work, out, readme):
+    """Quarto is here: the steps of `nbdev-docs` (processing, `quarto render`), on the same processing as the offline
+    build (reference fixes and tables, link guards, no "NoneType"), the same fallback alt text, and the same README (so
+    that README.md does not depend on which branch built it). The notebook link, previous/next links, the sidebar
+    (`sidebar.yml`), lightbox and folded solutions come from `_quarto.yml` and the cells' options, which Quarto reads
+    natively."""
     from nbdev.quarto_render import render_quarto
     from nbdev.quarto import _fix_quarto_nav
-    cache, cfg = proc(force=force)
-    write_readme(cache, cfg)
-    out = cache / cfg.doc_path.name
-    say(f"$ quarto render {cache.relative_to(ROOT)}")
-    render_quarto(cache, out, n_workers=0)
-    shutil.rmtree(cfg.doc_path, ignore_errors=True)
-    shutil.move(out, cfg.config_path)
-    _fix_quarto_nav(cfg.doc_path)
-    for page in cfg.doc_path.rglob("*.html"):
+    cache, cfg, failed = proc(work)
+    if readme: write_readme(cache, cfg)
+    site = work / "site"
+    say(f"$ quarto render (in {work})")
+    render_quarto(cache, site, n_workers=0)
+    _fix_quarto_nav(site)
+    for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         m = re.search(r'<h1 class="title"[^>]*>(.*?)</h1>', text, re.S)
         title = html.unescape(re.sub(r"<[^>]+>", "", m.group(1))).strip() if m else page.stem
         new = alt_text(text, title)
         if new != text: page.write_text(new, encoding="utf-8")
+    publish(site, out, work)
+    return failed
 
 
-def build(force=False):
-    "The offline build: nbdev's processing, smalldocs, KaTeX, README. Returns (_proc, cfg, seconds)."
+def build(work, out, readme):
+    "The offline build: nbdev's processing, smalldocs, KaTeX, README. Returns the site's problems (it is written anyway)."
     t0 = time.perf_counter()
-    cache, cfg = proc(force=force)
+    cache, cfg, failed = proc(work)
     t1 = time.perf_counter()
-    say(f"nbdev processing step -> {cache.relative_to(ROOT)}/ ({t1 - t0:.1f}s)")
-    write_readme(cache, cfg)
-    say(f"README.md <- {cfg.nbs_path.name}/{cfg.readme_nb}")
-    n = smalldocs_build(cache, cfg)
-    t2 = time.perf_counter()
-    say(f"smalldocs: {n} page(s) -> {cfg.doc_path.relative_to(ROOT)}/ ({t2 - t1:.1f}s)")
-    for src, out in doc_pages(cache).items(): say(f"  {src:28} -> {out}")
-    return cache, cfg, t2 - t0
+    say(f"nbdev processing step -> {cache} ({t1 - t0:.1f}s)")
+    if readme:
+        write_readme(cache, cfg)
+        say(f"README.md <- {cfg.nbs_path.name}/{cfg.readme_nb}")
+    site = work / "site"
+    n, problems = smalldocs_build(cache, cfg, site)
+    pages = doc_pages(cache)
+    publish(site, out, work)
+    say(f"smalldocs: {n} page(s) -> {out}/ ({time.perf_counter() - t1:.1f}s)")
+    for src, o in pages.items(): say(f"  {src:28} -> {o}")
+    return failed + problems
 
 
-def preview(cache, cfg, host, port, open_browser):
-    "nbdev-preview without Quarto: serve the site; a changed notebook is re-processed into `_proc`, and smalldocs rebuilds."
+def preview(work, host, port, open_browser):
+    """nbdev-preview without Quarto: serve the site; a changed notebook in `nbs/` is re-processed into the private
+    `_proc`, and smalldocs rebuilds."""
     import smalldocs.site, smalldocs.serve
     from nbdev.serve import _proc_file
+    from nbdev.config import get_config
     import nbdev.serve_drv
-    # what smalldocs' rebuild() constructs; the preview build (with its reload script) goes beside _proc's pages, not to _docs/
+    cache, cfg, nbs = work / "_proc", get_config(work), ROOT / "nbs"
+    # what smalldocs' rebuild() constructs; the preview build (with its reload script) goes beside _proc's pages
     smalldocs.site.Site = nbdev_site_class(cache / "_preview", cfg.doc_url)
 
     def watch():
         while True:
             time.sleep(1)
-            for f in sorted(cfg.nbs_path.rglob("*")):
+            for f in sorted(nbs.rglob("*")):
                 try:
-                    res = _proc_file(f, cache, cfg.nbs_path)
+                    res = _proc_file(f, cache, nbs)
                     if res: nbdev.serve_drv.main(res)
                     if res and f.name == cfg.readme_nb: write_readme(cache, cfg)
                 except Exception as e: say(f"preview: {f.name}: {type(e).__name__}: {e}")
@@ -573,29 +839,44 @@ def preview(cache, cfg, host, port, open_browser):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=ROOT / "_docs", help="where the site goes (default _docs/)")
+    p.add_argument("--readme", action=argparse.BooleanOptionalAction, default=None,
+                   help="write README.md from nbs/index.ipynb (default: only when --out is the default _docs/)")
+    p.add_argument("--nbs", type=Path, default=ROOT / "nbs", help="the notebooks to build from (default nbs/)")
+    p.add_argument("--keep", action="store_true", help="keep the private build folder (its _proc), and print where it is")
     p.add_argument("--preview", action="store_true", help="after building, serve the site and rebuild on every change (nbdev-preview's offline equivalent)")
     p.add_argument("--port", type=int, default=4200, help="preview port (default 4200)")
     p.add_argument("--host", default="127.0.0.1", help="preview address (default 127.0.0.1)")
     p.add_argument("--no-browser", action="store_true", help="preview without opening a browser")
-    p.add_argument("--force", action="store_true", help="re-process every notebook, not only those changed since the last build")
+    p.add_argument("--force", action="store_true", help="accepted for compatibility: every build processes every notebook")
     a = p.parse_args(argv)
-    os.chdir(ROOT)
+    out = a.out.resolve()
+    readme = a.readme if a.readme is not None else out == (ROOT / "_docs").resolve()
     os.environ.setdefault("MPLBACKEND", "Agg")
     t0 = time.perf_counter()
+    work = work_dir(out)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped build (or preview) still removes its folder
     try:
-        if shutil.which("quarto"):
-            if a.preview: return subprocess.run(["nbdev-preview", *(["--no-browser"] if a.no_browser else []), "--port", str(a.port), "--host", a.host], cwd=ROOT).returncode
-            build_with_quarto(force=a.force)
-        else:
-            cache, cfg, _ = build(force=a.force)
-            say(f"docs built in {time.perf_counter() - t0:.1f}s (notebooks are not executed; show_doc cells are re-rendered)")
-            if a.preview: return preview(cache, cfg, a.host, a.port, not a.no_browser)
-            return 0
-        say(f"docs built in {time.perf_counter() - t0:.1f}s")
-        return 0
+        if shutil.which("quarto") and a.preview:
+            return subprocess.run(["nbdev-preview", *(["--no-browser"] if a.no_browser else []), "--port", str(a.port), "--host", a.host], cwd=ROOT).returncode
+        for n in snapshot(work, a.nbs): say(f"  note: {n}")
+        problems = build_with_quarto(work, out, readme) if shutil.which("quarto") else build(work, out, readme)
+        if problems: say("build_docs: the site (written to " + str(out) + ") has problems:\n  " + "\n  ".join(problems))
+        else: say(f"docs built in {time.perf_counter() - t0:.1f}s (notebooks are not executed; show_doc cells are re-rendered)")
+        if a.preview: return preview(work, a.host, a.port, not a.no_browser)
+        return 1 if problems else 0
     except DocsError as e:
         say(f"build_docs: {e}")
         return 1
+    finally:
+        os.chdir(ROOT)
+        if a.keep: say(f"build folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            if work.parent == ROOT / "build":
+                try: work.parent.rmdir()  # only when empty: no other build is running
+                except OSError: pass
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ __all__ = ['MNISTDataModule', 'check_least_ink', 'check_trn_bytes', 'check_major
 class MNISTDataModule:
     "MNIST as splits trn, val and tst: fetched once, verified, cached"
     def __init__(self,
-                 valid:int=0, # the last `valid` training digits are "val"
+                 valid:int=10_000, # the last `valid` training digits are "val" (0: no val)
                  cache_dir:str|Path|None=None, # see `default_cache_dir`
                  progress:bool=True, # show progress (and waits for a lock)
                  **kwargs, # sources and timeouts: see `load_arrays`

@@ -17,8 +17,8 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['cpu_model', 'environment', 'num_threads', 'time_fns', 'ratios', 'sha256_file', 'fsync_dir', 'sweep', 'atomic_write',
-           'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr', 'check_fit_args',
-           'check_workers', 'check_sampling', 'grade']
+           'atomic_dir', 'say', 'check_logits', 'check_range', 'check_targets', 'class_index', 'check_lr',
+           'check_fit_args', 'check_workers', 'check_sampling', 'grade']
 
 # %% ../nbs/00_core.ipynb #94029643
 def cpu_model()->str: # the CPU's model name, with family and model numbers where known
@@ -164,6 +164,28 @@ def atomic_write(path, # the file to create or replace
         Path(tmp).unlink(missing_ok=True); raise
     fsync_dir(path.parent)
     return path
+
+# %% ../nbs/00_core.ipynb #eaf85c05
+@contextmanager
+def atomic_dir(final:str|Path, # the directory to create or replace
+              ):
+    "A new temporary directory beside `final`, published as `final` by one rename when the block succeeds, removed if it fails"
+    final = Path(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}-", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        for p in tmp.rglob("*"):  # flush the contents to disk before the rename publishes them
+            if p.is_file():
+                with open(p, "rb") as f: os.fsync(f.fileno())
+        for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]: fsync_dir(d)
+        tmp.chmod(0o755)
+        trash = final.parent/f".{final.name}.{os.getpid()}-old{time.time_ns()}.tmp"
+        if final.exists(): os.rename(final, trash)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+        shutil.rmtree(trash, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
 
 # %% ../nbs/00_core.ipynb #3561baa2
 def say(msg:str, # what to say, one line

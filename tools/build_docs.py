@@ -92,7 +92,7 @@ def table_renderer():
     return TableRenderer
 
 
-SOURCE_SHOWN = set()  # names whose entry comes with its exported source (`#| exports`), filled as nbdev adds entries
+SOURCE_SHOWN = set()  # this notebook's names whose entry comes with its exported source (`#| exports`), refilled per notebook
 _re_sig_block = re.compile(r"```python\n.*?\n```", re.S)
 
 def folded_table(tbl, sig="", what="Parameters"):
@@ -160,6 +160,7 @@ def reference_fixes():
 
     orig = P.add_show_docs.begin
     def begin(self):
+        SOURCE_SHOWN.clear()  # one notebook's entries at a time: a name documented with its source on one page is not folded on another
         orig(self)
         shown, keep, auto = set(), [], lambda c: getattr(c, "has_sd", False)
         names = lambda c: re.findall(r"^\s*show_doc\(\s*([\w.]+)", c.source or "", re.M) if c.cell_type == "code" else []
